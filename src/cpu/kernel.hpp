@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// The interface between the dispatcher (baseline flags) and the per-ISA kernel translation
+// units. Only plain data crosses it.
+#pragma once
+
+#include <cstdint>
+
+#include "ternary/activations.hpp"
+#include "ternary/isa.hpp"
+#include "ternary/matrix_view.hpp"
+
+namespace ternary {
+namespace cpu {
+
+/// One slice of work: rows [row_begin, row_end) of Y for all tokens. Operands are validated by
+/// the dispatcher; kernels do not fail.
+struct gemm_job {
+  const matrix_view* w = nullptr;
+  const void* x = nullptr;    ///< int8 or fp32 activations, token t at x + t * ldx elements
+  const float* xs = nullptr;  ///< int8 only: per-token scales s
+  int64_t ldx = 0;
+  int64_t tokens = 0;
+  float* y = nullptr;  ///< Y[t, n] at y[t * ldy + n]
+  int64_t ldy = 0;
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+  int8_t* scratch = nullptr;  ///< scratch_bytes(*w) bytes, 64-byte aligned, owned by the caller
+};
+
+using gemm_fn = void (*)(const gemm_job&) noexcept;
+
+/// Scratch a kernel may use: one decoded row per plane.
+inline int64_t scratch_bytes(const matrix_view& w) { return w.planes * w.padded_cols + 64; }
+
+/// Kernels of one ISA, indexed by [format id - 1].
+struct kernel_table {
+  gemm_fn int8[3];
+  gemm_fn f32[3];
+};
+
+// One accessor per ISA translation unit; call only when isa_available() says the CPU can run it.
+const kernel_table* kernels_scalar() noexcept;
+const kernel_table* kernels_avx2() noexcept;
+const kernel_table* kernels_avx512() noexcept;
+const kernel_table* kernels_neon() noexcept;
+
+}  // namespace cpu
+}  // namespace ternary

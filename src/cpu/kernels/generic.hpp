@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+// Portable GEMV/GEMM kernels written so that the compiler vectorizes them for the ISA of the
+// including translation unit: decode a packed row once into int8 trits, then reuse it for every
+// token. Every definition sits in an anonymous namespace and calls no inline function of the
+// public headers, so no out-of-line copy compiled with ISA flags can be shared with baseline
+// code through COMDAT folding.
+//
+// Include once per ISA translation unit, after defining TERNARY_KERNEL_TABLE_FN.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "cpu/kernel.hpp"
+
+namespace ternary {
+namespace cpu {
+namespace {
+
+// fp16 -> fp32 (exact); duplicated from half.hpp on purpose, see the file comment.
+float half_bits_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    uint32_t e = 113;
+    while ((mant & 0x400u) == 0) {
+      mant <<= 1;
+      --e;
+    }
+    bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+float load_scale(const matrix_view& w, int p, int64_t row, int64_t group) {
+  int64_t i = 0;
+  if (w.granularity == scale_granularity::per_row) i = row;
+  if (w.granularity == scale_granularity::per_group) i = row * w.groups_per_row + group;
+  if (w.scale_dtype == scale_type::f16)
+    return half_bits_to_float(static_cast<const uint16_t*>(w.scales[p])[i]);
+  return static_cast<const float*>(w.scales[p])[i];
+}
+
+// Trits of a packed row, padded length, into t[].
+void decode_row_bits2(const uint8_t* row, int64_t padded, int8_t* t) {
+  for (int64_t b = 0; b < padded / 256; ++b) {
+    const uint8_t* blk = row + b * 64;
+    int8_t* out = t + b * 256;
+    for (int p = 0; p < 4; ++p)
+      for (int j = 0; j < 64; ++j)
+        out[64 * p + j] = static_cast<int8_t>(((blk[j] >> (2 * p)) & 3) - 1);
+  }
+}
+
+void decode_row_base3(const uint8_t* row, int64_t padded, int8_t* t) {
+  static constexpr uint8_t pow3[5] = {1, 3, 9, 27, 81};
+  for (int64_t b = 0; b < padded / 320; ++b) {
+    const uint8_t* blk = row + b * 64;
+    int8_t* out = t + b * 320;
+    for (int n = 0; n < 5; ++n) {
+      for (int j = 0; j < 64; ++j) {
+        const uint8_t q = static_cast<uint8_t>(blk[j] * pow3[n]);    // q * 3^n mod 256
+        out[64 * n + j] = static_cast<int8_t>(((q * 3u) >> 8) - 1);  // leading base-3 digit
+      }
+    }
+  }
+}
+
+struct sherry_lut {
+  int8_t t[32][4];
+  constexpr sherry_lut() : t{} {
+    for (unsigned c = 0; c < 32; ++c) {
+      const int zero = static_cast<int>((c >> 2) & 3u);
+      const int s0 = (c & 16u) ? -1 : 1;
+      int k = 0;
+      for (int lane = 0; lane < 4; ++lane) {
+        if (lane == zero) {
+          t[c][lane] = 0;
+          continue;
+        }
+        const int flip = k == 0 ? 0 : static_cast<int>((c >> (k - 1)) & 1u);
+        t[c][lane] = static_cast<int8_t>(flip ? -s0 : s0);
+        ++k;
+      }
+    }
+  }
+};
+
+void decode_row_sherry(const uint8_t* row, int64_t padded, int8_t* t) {
+  static constexpr sherry_lut lut;
+  for (int64_t b = 0; b < padded / 256; ++b) {
+    const uint8_t* blk = row + b * 40;
+    uint64_t signs = 0;
+    for (int i = 0; i < 8; ++i) signs |= static_cast<uint64_t>(blk[32 + i]) << (8 * i);
+    int8_t* out = t + b * 256;
+    for (int q = 0; q < 64; ++q) {
+      const unsigned code = ((blk[q & 31] >> (4 * (q >> 5))) & 0xfu) |
+                            static_cast<unsigned>(((signs >> q) & 1u) << 4);
+      std::memcpy(out + 4 * q, lut.t[code], 4);
+    }
+  }
+}
+
+template <format F>
+void decode_row(const uint8_t* row, int64_t padded, int8_t* t) {
+  if (F == format::bits2) decode_row_bits2(row, padded, t);
+  if (F == format::base3) decode_row_base3(row, padded, t);
+  if (F == format::sherry) decode_row_sherry(row, padded, t);
+}
+
+int32_t dot_i8(const int8_t* a, const int8_t* b, int64_t n) {
+  int32_t s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
+  return s;
+}
+
+// 16 independent partial sums so the loop vectorizes without reassociation; combined pairwise.
+float dot_f32(const int8_t* t, const float* x, int64_t n) {
+  float part[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) part[l] += static_cast<float>(t[i + l]) * x[i + l];
+  for (int l = 0; i < n; ++i, ++l) part[l] += static_cast<float>(t[i]) * x[i];
+  for (int w = 8; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) part[l] += part[l + w];
+  return part[0];
+}
+
+void group_bounds(const matrix_view& w, int64_t g, int64_t* b, int64_t* e) {
+  *b = g * w.group_size;
+  *e = *b + w.group_size < w.cols ? *b + w.group_size : w.cols;
+}
+
+template <format F>
+TERNARY_NO_FP_CONTRACT void gemm_int8(const gemm_job& j) noexcept {
+  TERNARY_FP_CONTRACT_OFF
+  const matrix_view& w = *j.w;
+  const auto* x = static_cast<const int8_t*>(j.x);
+  for (int64_t n = j.row_begin; n < j.row_end; ++n) {
+    for (int p = 0; p < w.planes; ++p)
+      decode_row<F>(w.weights[p] + n * w.row_bytes, w.padded_cols, j.scratch + p * w.padded_cols);
+    for (int64_t t = 0; t < j.tokens; ++t) {
+      const int8_t* xt = x + t * j.ldx;
+      float acc = 0.0f;
+      for (int p = 0; p < w.planes; ++p) {
+        const int8_t* tr = j.scratch + p * w.padded_cols;
+        for (int64_t g = 0; g < w.groups_per_row; ++g) {
+          int64_t b, e;
+          group_bounds(w, g, &b, &e);
+          const int32_t sum = dot_i8(tr + b, xt + b, e - b);
+          acc += static_cast<float>(sum) * load_scale(w, p, n, g);
+        }
+      }
+      float out = acc / j.xs[t];
+      if (w.bias) out += w.bias[n];
+      j.y[t * j.ldy + n] = out;
+    }
+  }
+}
+
+template <format F>
+void gemm_f32(const gemm_job& j) noexcept {
+  const matrix_view& w = *j.w;
+  const auto* x = static_cast<const float*>(j.x);
+  for (int64_t n = j.row_begin; n < j.row_end; ++n) {
+    for (int p = 0; p < w.planes; ++p)
+      decode_row<F>(w.weights[p] + n * w.row_bytes, w.padded_cols, j.scratch + p * w.padded_cols);
+    for (int64_t t = 0; t < j.tokens; ++t) {
+      const float* xt = x + t * j.ldx;
+      float acc = 0.0f;
+      for (int p = 0; p < w.planes; ++p) {
+        const int8_t* tr = j.scratch + p * w.padded_cols;
+        for (int64_t g = 0; g < w.groups_per_row; ++g) {
+          int64_t b, e;
+          group_bounds(w, g, &b, &e);
+          acc += dot_f32(tr + b, xt + b, e - b) * load_scale(w, p, n, g);
+        }
+      }
+      if (w.bias) acc += w.bias[n];
+      j.y[t * j.ldy + n] = acc;
+    }
+  }
+}
+
+constexpr kernel_table generic_table = {
+    {&gemm_int8<format::bits2>, &gemm_int8<format::base3>, &gemm_int8<format::sherry>},
+    {&gemm_f32<format::bits2>, &gemm_f32<format::base3>, &gemm_f32<format::sherry>},
+};
+
+}  // namespace
+
+const kernel_table* TERNARY_KERNEL_TABLE_FN() noexcept { return &generic_table; }
+
+}  // namespace cpu
+}  // namespace ternary
