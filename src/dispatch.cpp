@@ -118,7 +118,7 @@ status check_backend(const gemm_options& opt, const char* fn) {
 // Runs rows [begin, end) on the calling thread with its own scratch.
 status run_rows(cpu::gemm_fn fn, const matrix_view& w, const activations& x, float* y, int64_t ldy,
                 int64_t begin, int64_t end) {
-  const size_t bytes = static_cast<size_t>(cpu::scratch_bytes(w));
+  const size_t bytes = static_cast<size_t>(cpu::scratch_bytes(w, x.tokens));
   auto* scratch = static_cast<int8_t*>(::operator new(bytes, std::align_val_t(64), std::nothrow));
   if (!scratch) return fail(status::out_of_memory, "cannot allocate %zu bytes of scratch", bytes);
   cpu::gemm_job j;

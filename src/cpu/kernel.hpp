@@ -24,13 +24,23 @@ struct gemm_job {
   int64_t ldy = 0;
   int64_t row_begin = 0;
   int64_t row_end = 0;
-  int8_t* scratch = nullptr;  ///< scratch_bytes(*w) bytes, 64-byte aligned, owned by the caller
+  int8_t* scratch =
+      nullptr;  ///< scratch_bytes(*w, tokens) bytes, 64-byte aligned, owned by the caller
 };
 
 using gemm_fn = void (*)(const gemm_job&) noexcept;
 
-/// Scratch a kernel may use: one decoded row per plane.
-inline int64_t scratch_bytes(const matrix_view& w) { return w.planes * w.padded_cols + 64; }
+/// Scratch a kernel may use (64-byte aligned, carved by the kernel): decoded rows, a 16-row
+/// decoded panel with its scales, activations padded and interleaved for the dot instruction
+/// (tokens rounded up to 16), and per-(group, token) activation sums.
+inline int64_t scratch_bytes(const matrix_view& w, int64_t tokens) {
+  auto a64 = [](int64_t v) { return (v + 63) / 64 * 64; };
+  const int64_t tpad = (tokens + 15) / 16 * 16;
+  const int64_t gpr = w.groups_per_row;
+  const int64_t padded = w.padded_cols;
+  return a64(w.planes * 16 * padded) + a64(w.planes * gpr * 16 * 4) + a64(padded) +
+         a64(tpad * padded) + a64((gpr + gpr * tpad) * 4) + a64(w.planes * padded) + 256;
+}
 
 /// Kernels of one ISA, indexed by [format id - 1].
 struct kernel_table {

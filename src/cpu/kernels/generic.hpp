@@ -5,7 +5,7 @@
 // public headers, so no out-of-line copy compiled with ISA flags can be shared with baseline
 // code through COMDAT folding.
 //
-// Include once per ISA translation unit, after defining TERNARY_KERNEL_TABLE_FN.
+// Include once per ISA translation unit; the unit defines its kernels_<isa>() table.
 #pragma once
 
 #include <cstdint>
@@ -198,8 +198,6 @@ constexpr kernel_table generic_table = {
 };
 
 }  // namespace
-
-const kernel_table* TERNARY_KERNEL_TABLE_FN() noexcept { return &generic_table; }
 
 }  // namespace cpu
 }  // namespace ternary

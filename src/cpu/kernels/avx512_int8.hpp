@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: Apache-2.0
+// AVX-512 VNNI int8 kernels (vpdpbusd): a row-major GEMV for few tokens and a panel GEMM that
+// decodes a 16-row weight panel once and reuses it for every token. Included by the avx512
+// translation unit only, after cpu/kernels/generic.hpp (whose anonymous-namespace helpers it
+// reuses: load_scale, group_bounds); everything here is in an anonymous namespace too.
+//
+// Integer contract: offset codes u = t + 1 in {0,1,2} multiply activations a in [-128, 127]
+// with vpdpbusd (u8 x s8, four products per int32 lane, no saturation); each scale group's sum
+// is then corrected by sum(a) over the group: sum(t*a) = sum(u*a) - sum(a). Padded activations
+// are zero, so padded trits contribute nothing whatever their code. |sum(u*a)| < 2^31 for every
+// K <= max_cols (format.hpp), so the int32 lanes never overflow.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <immintrin.h>
+
+#include "cpu/kernel.hpp"
+#include "cpu/kernels/generic.hpp"
+
+// GCC 12 reports its own _mm512_reduce_* / _mm512_undefined helpers as "maybe uninitialized"
+// once inlined (a false positive); silence it for this header's users only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace ternary {
+namespace cpu {
+namespace {
+namespace avx512 {
+
+inline int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
+
+// ---- per-format chunk decoders: 64 offset codes for 64 consecutive columns ----------------
+
+// bits2: a 64-byte block holds 4 chunks; chunk q = (block >> 2q) & 3.
+struct bits2_decoder {
+  static constexpr int chunks_per_block = 4;
+  static constexpr int block_bytes = 64;
+  __m512i mask3 = _mm512_set1_epi8(3);
+  struct state {
+    __m512i w;  // (64 bytes) = 4 x 64 codes
+  };
+  state load(const uint8_t* blk) const { return {_mm512_loadu_si512(blk)}; }
+  __m512i chunk(const state& s, int q) const {
+    return _mm512_and_si512(q == 0 ? s.w : _mm512_srli_epi16(s.w, 2 * q), mask3);
+  }
+};
+
+// base3: a 64-byte block holds 5 chunks; digit n of every byte by a 256-entry table lookup done
+// as two 128-entry vpermt2b (index bits 6:0) blended on bit 7.
+struct base3_decoder {
+  static constexpr int chunks_per_block = 5;
+  static constexpr int block_bytes = 64;
+  __m512i table[5][4];  // digit n, byte values [64i, 64i + 64)
+  base3_decoder() {
+    alignas(64) uint8_t t[5][256];
+    static constexpr unsigned pow3[5] = {1, 3, 9, 27, 81};
+    for (int n = 0; n < 5; ++n)
+      for (int b = 0; b < 256; ++b)
+        t[n][b] = static_cast<uint8_t>((((b * pow3[n]) & 0xffu) * 3u) >> 8);
+    for (int n = 0; n < 5; ++n)
+      for (int i = 0; i < 4; ++i) table[n][i] = _mm512_load_si512(t[n] + 64 * i);
+  }
+  struct state {
+    __m512i w;
+    __mmask64 high;  // byte >= 128
+  };
+  state load(const uint8_t* blk) const {
+    const __m512i w = _mm512_loadu_si512(blk);
+    return {w, _mm512_movepi8_mask(w)};
+  }
+  __m512i chunk(const state& s, int n) const {
+    const __m512i lo = _mm512_permutex2var_epi8(table[n][0], s.w, table[n][1]);
+    const __m512i hi = _mm512_permutex2var_epi8(table[n][2], s.w, table[n][3]);
+    return _mm512_mask_blend_epi8(s.high, lo, hi);
+  }
+};
+
+// sherry: a 40-byte block holds 4 chunks of 16 quads; each quad code widens to a dword and two
+// 16-entry dword tables (sign bit clear / set) give its four offset codes.
+struct sherry_decoder {
+  static constexpr int chunks_per_block = 4;
+  static constexpr int block_bytes = 40;
+  __m512i plus, minus;
+  sherry_decoder() {
+    alignas(64) uint32_t p[16], m[16];
+    for (unsigned c = 0; c < 16; ++c) {
+      p[c] = quad_word(c);
+      m[c] = quad_word(c | 16u);
+    }
+    plus = _mm512_load_si512(p);
+    minus = _mm512_load_si512(m);
+  }
+  static uint32_t quad_word(unsigned c) {
+    const int zero = static_cast<int>((c >> 2) & 3u);
+    const int s0 = (c & 16u) ? -1 : 1;
+    uint32_t w = 0;
+    int k = 0;
+    for (int lane = 0; lane < 4; ++lane) {
+      int t = 0;
+      if (lane != zero) {
+        const int flip = k == 0 ? 0 : static_cast<int>((c >> (k - 1)) & 1u);
+        t = flip ? -s0 : s0;
+        ++k;
+      }
+      w |= static_cast<uint32_t>(t + 1) << (8 * lane);
+    }
+    return w;
+  }
+  struct state {
+    __m512i n0, n1;  // quads 0..15 / 32..47 (low / high nibble of bytes 0..15), 16..31 / 48..63
+    uint64_t signs;
+  };
+  state load(const uint8_t* blk) const {
+    state s;
+    s.n0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    s.n1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+    std::memcpy(&s.signs, blk + 32, 8);
+    return s;
+  }
+  __m512i chunk(const state& s, int q) const {
+    const __m512i base = (q & 1) ? s.n1 : s.n0;
+    // vpermd reads index bits 3:0 only, so the low nibble needs no mask.
+    const __m512i idx = q < 2 ? base : _mm512_srli_epi32(base, 4);
+    const __mmask16 neg = static_cast<__mmask16>(s.signs >> (16 * q));
+    return _mm512_mask_permutexvar_epi32(_mm512_permutexvar_epi32(idx, plus), neg, idx, minus);
+  }
+};
+
+template <format F>
+struct decoder_for;
+template <>
+struct decoder_for<format::bits2> {
+  using type = bits2_decoder;
+};
+template <>
+struct decoder_for<format::base3> {
+  using type = base3_decoder;
+};
+template <>
+struct decoder_for<format::sherry> {
+  using type = sherry_decoder;
+};
+
+// Epilogue shared by both kernels for one (row, token): exactly ref::gemm_int8's fp32 sequence.
+TERNARY_NO_FP_CONTRACT inline float epilogue(const matrix_view& w, int64_t row,
+                                             const int32_t* isum /* [planes][groups] */, float s) {
+  TERNARY_FP_CONTRACT_OFF
+  float acc = 0.0f;
+  for (int p = 0; p < w.planes; ++p)
+    for (int64_t g = 0; g < w.groups_per_row; ++g)
+      acc += static_cast<float>(isum[p * w.groups_per_row + g]) * load_scale(w, p, row, g);
+  float out = acc / s;
+  if (w.bias) out += w.bias[row];
+  return out;
+}
+
+// Copies token t's activations into a zero-padded buffer and sums each scale group.
+inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32_t* asum) {
+  std::memcpy(xpad, x, static_cast<size_t>(w.cols));
+  std::memset(xpad + w.cols, 0, static_cast<size_t>(w.padded_cols - w.cols));
+  for (int64_t g = 0; g < w.groups_per_row; ++g) {
+    int64_t b, e;
+    group_bounds(w, g, &b, &e);
+    int32_t s = 0;
+    for (int64_t k = b; k < e; ++k) s += xpad[k];
+    asum[g] = s;
+  }
+}
+
+// ---- GEMV: rows in blocks of R, activations of one token streamed from L1 -----------------
+template <format F, int R>
+void gemv_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, const int8_t* xpad,
+               const int32_t* asum, int64_t r0, int32_t* isum /* [R][planes][groups] */) {
+  using D = typename decoder_for<F>::type;
+  constexpr int cpb = D::chunks_per_block;
+  const int64_t nchunks = (w.cols + 63) / 64;
+  const int64_t cpg = (w.group_size + 63) / 64;  // chunks per group (whole row: >= nchunks)
+  const int64_t gpr = w.groups_per_row;
+  for (int p = 0; p < w.planes; ++p) {
+    const uint8_t* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
+    __m512i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+    int64_t g = 0, in_group = 0;
+    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+      typename D::state st[R];
+      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
+      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
+        const __m512i a = _mm512_load_si512(xpad + 64 * (c0 + q));  // (64 int8) columns of chunk
+        for (int r = 0; r < R; ++r) acc[r] = _mm512_dpbusd_epi32(acc[r], dec.chunk(st[r], q), a);
+        if (++in_group == cpg || c0 + q + 1 == nchunks) {
+          for (int r = 0; r < R; ++r) {
+            isum[(r * w.planes + p) * gpr + g] = _mm512_reduce_add_epi32(acc[r]) - asum[g];
+            acc[r] = _mm512_setzero_si512();
+          }
+          ++g;
+          in_group = 0;
+        }
+      }
+    }
+  }
+}
+
+constexpr int gemv_rows_per_pass = 8;
+
+template <format F>
+void gemv(const gemm_job& j, int8_t* scratch) {
+  const matrix_view& w = *j.w;
+  const typename decoder_for<F>::type dec;
+  int8_t* xpad = scratch;
+  auto* asum = reinterpret_cast<int32_t*>(scratch + align64(w.padded_cols));
+  int32_t* isum = asum + align64(w.groups_per_row);  // [8][planes][groups]
+  const int64_t per_row = w.planes * w.groups_per_row;
+  const auto* x = static_cast<const int8_t*>(j.x);
+  for (int64_t t = 0; t < j.tokens; ++t) {
+    pad_token(w, x + t * j.ldx, xpad, asum);
+    int64_t n = j.row_begin;
+    for (; n + gemv_rows_per_pass <= j.row_end; n += gemv_rows_per_pass) {
+      gemv_rows<F, gemv_rows_per_pass>(w, dec, xpad, asum, n, isum);
+      for (int r = 0; r < gemv_rows_per_pass; ++r)
+        j.y[t * j.ldy + n + r] = epilogue(w, n + r, isum + r * per_row, j.xs[t]);
+    }
+    for (; n < j.row_end; ++n) {
+      gemv_rows<F, 1>(w, dec, xpad, asum, n, isum);
+      j.y[t * j.ldy + n] = epilogue(w, n, isum, j.xs[t]);
+    }
+  }
+}
+
+// ---- GEMM: 16-row panels, tokens in blocks of TB ------------------------------------------
+
+// 16x16 transpose of dwords: in[r] lane i -> out[i] lane r.
+inline void transpose16(__m512i* v) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // v[4b + k] now holds, in 128-bit lane L, rows 4L..4L+3 of dword column 4*L' + k... for the
+  // four 128-bit lanes; two rounds of 128-bit shuffles finish the transpose.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+    v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+    v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+// Decodes plane p of rows [r0, r0 + rows) (rows <= 16, missing rows zero) into the panel:
+// panel[(c * 16 + i) * 64 ...] = dword lane r = codes of row r0 + r, columns 64c + 4i .. + 3.
+template <format F>
+void build_panel(const matrix_view& w, const typename decoder_for<F>::type& dec, int p, int64_t r0,
+                 int rows, int8_t* panel) {
+  using D = typename decoder_for<F>::type;
+  constexpr int cpb = D::chunks_per_block;
+  const int64_t nchunks = (w.cols + 63) / 64;
+  for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+    typename D::state st[16];
+    for (int r = 0; r < 16; ++r)
+      st[r] = dec.load(w.weights[p] + (r0 + (r < rows ? r : 0)) * w.row_bytes +
+                       c0 / cpb * D::block_bytes);
+    for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
+      __m512i v[16];
+      for (int r = 0; r < 16; ++r) v[r] = r < rows ? dec.chunk(st[r], q) : _mm512_setzero_si512();
+      transpose16(v);
+      int8_t* dst = panel + (c0 + q) * 16 * 64;
+      for (int i = 0; i < 16; ++i) _mm512_store_si512(dst + 64 * i, v[i]);
+    }
+  }
+}
+
+// Packs tokens [t0, t0 + 16) (missing ones zero) as xp[(k / 4) * 16 + t] = dword of columns
+// k..k+3 of token t, zero-padded to padded_cols; asum[g * 16 + t] = group sums.
+inline void pack_tokens(const matrix_view& w, const gemm_job& j, int64_t t0, int8_t* xp,
+                        int32_t* asum, int32_t* tmp, int8_t* xrow) {
+  const auto* x = static_cast<const int8_t*>(j.x);
+  const int64_t nquads = w.padded_cols / 4;
+  auto* xp32 = reinterpret_cast<int32_t*>(xp);
+  for (int t = 0; t < 16; ++t) {
+    if (t0 + t < j.tokens) {
+      pad_token(w, x + (t0 + t) * j.ldx, xrow, tmp);
+      for (int64_t g = 0; g < w.groups_per_row; ++g) asum[g * 16 + t] = tmp[g];
+    } else {
+      std::memset(xrow, 0, static_cast<size_t>(w.padded_cols));
+      for (int64_t g = 0; g < w.groups_per_row; ++g) asum[g * 16 + t] = 0;
+    }
+    const auto* q = reinterpret_cast<const int32_t*>(xrow);
+    for (int64_t i = 0; i < nquads; ++i) xp32[i * 16 + t] = q[i];
+  }
+}
+
+template <format F>
+TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j, int8_t* scratch) {
+  TERNARY_FP_CONTRACT_OFF
+  const matrix_view& w = *j.w;
+  const typename decoder_for<F>::type dec;
+  const int64_t gpr = w.groups_per_row;
+  const int64_t nchunks = (w.cols + 63) / 64;
+  const int64_t cpg = (w.group_size + 63) / 64;
+  const int64_t tblocks = (j.tokens + 15) / 16;
+  // scratch: panel [planes][16 * padded] | scales [planes][gpr][16] | xrow | xp [tblocks] | asum
+  int8_t* panel = scratch;
+  int8_t* cur = scratch + align64(w.planes * 16 * w.padded_cols);
+  auto* scales = reinterpret_cast<float*>(cur);
+  cur += align64(w.planes * gpr * 16 * 4);
+  int8_t* xrow = cur;
+  cur += align64(w.padded_cols);
+  int8_t* xp = cur;
+  cur += align64(tblocks * 16 * w.padded_cols);
+  auto* asum = reinterpret_cast<int32_t*>(cur);  // [gpr] scratch + [tblocks][gpr][16]
+  for (int64_t b = 0; b < tblocks; ++b)
+    pack_tokens(w, j, 16 * b, xp + b * 16 * w.padded_cols, asum + gpr + b * gpr * 16, asum, xrow);
+
+  for (int64_t r0 = j.row_begin; r0 < j.row_end; r0 += 16) {
+    const int rows = static_cast<int>(j.row_end - r0 < 16 ? j.row_end - r0 : 16);
+    for (int p = 0; p < w.planes; ++p) {
+      build_panel<F>(w, dec, p, r0, rows, panel + p * 16 * w.padded_cols);
+      for (int64_t g = 0; g < gpr; ++g)
+        for (int r = 0; r < 16; ++r)
+          scales[(p * gpr + g) * 16 + r] = r < rows ? load_scale(w, p, r0 + r, g) : 0.0f;
+    }
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1u);
+    const __m512 bias = w.bias ? _mm512_maskz_loadu_ps(row_mask, w.bias + r0) : _mm512_setzero_ps();
+    for (int64_t b = 0; b < tblocks; ++b) {
+      const auto* xpb = reinterpret_cast<const int32_t*>(xp + b * 16 * w.padded_cols);
+      const int32_t* asb = asum + gpr + b * gpr * 16;
+      // Two halves of 8 tokens keep 8 int32 + 8 fp32 accumulators in registers.
+      for (int h = 0; h < 2; ++h) {
+        if (16 * b + 8 * h >= j.tokens) break;
+        __m512 facc[8];
+        for (int t = 0; t < 8; ++t) facc[t] = _mm512_setzero_ps();
+        for (int p = 0; p < w.planes; ++p) {
+          const int8_t* pan = panel + p * 16 * w.padded_cols;
+          for (int64_t g = 0; g < gpr; ++g) {
+            __m512i acc[8];
+            for (int t = 0; t < 8; ++t) acc[t] = _mm512_setzero_si512();
+            const int64_t c_end = (g + 1) * cpg < nchunks ? (g + 1) * cpg : nchunks;
+            for (int64_t c = g * cpg; c < c_end; ++c) {
+              for (int i = 0; i < 16; ++i) {
+                const __m512i v = _mm512_load_si512(pan + (c * 16 + i) * 64);  // (16 rows x 4 cols)
+                const int32_t* xq = xpb + (c * 16 + i) * 16 + 8 * h;           // 8 tokens' dwords
+                for (int t = 0; t < 8; ++t)
+                  acc[t] = _mm512_dpbusd_epi32(acc[t], v, _mm512_set1_epi32(xq[t]));
+              }
+            }
+            const __m512 sc = _mm512_load_ps(scales + (p * gpr + g) * 16);
+            for (int t = 0; t < 8; ++t) {
+              const __m512i isum =
+                  _mm512_sub_epi32(acc[t], _mm512_set1_epi32(asb[g * 16 + 8 * h + t]));
+              facc[t] = _mm512_add_ps(facc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), sc));
+            }
+          }
+        }
+        for (int t = 0; t < 8; ++t) {
+          const int64_t tok = 16 * b + 8 * h + t;
+          if (tok >= j.tokens) break;
+          __m512 out = _mm512_div_ps(facc[t], _mm512_set1_ps(j.xs[tok]));
+          if (w.bias) out = _mm512_add_ps(out, bias);
+          _mm512_mask_storeu_ps(j.y + tok * j.ldy + r0, row_mask, out);
+        }
+      }
+    }
+  }
+}
+
+// Fewer tokens than this take the GEMV path (decoding per token beats building panels).
+constexpr int64_t gemm_min_tokens = 4;
+
+template <format F>
+void gemm_int8(const gemm_job& j) noexcept {
+  if (j.tokens < gemm_min_tokens)
+    gemv<F>(j, j.scratch);
+  else
+    gemm<F>(j, j.scratch);
+}
+
+}  // namespace avx512
+}  // namespace
+}  // namespace cpu
+}  // namespace ternary
