@@ -3,9 +3,13 @@
 // quantization for the convenience path, and the row split across threads. Compiled with
 // baseline flags only.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -137,48 +141,117 @@ status run_rows(cpu::gemm_fn fn, const matrix_view& w, const activations& x, flo
   return status::ok;
 }
 
+// A small persistent pool for the convenience path (gemm_options::threads), so that a GEMV of
+// tens of microseconds does not pay for creating threads. Workers are started on first use and
+// kept; a call that finds the pool busy (another thread is inside gemm) runs its parts itself.
+class worker_pool {
+ public:
+  ~worker_pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    start_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  // Runs task(i) for i in [0, parts); the caller runs part 0 and any part no worker took.
+  template <class Task>
+  void run(int64_t parts, const Task& task) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock() || !ensure_workers(parts - 1)) {
+      for (int64_t i = 0; i < parts; ++i) task(i);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      task_ = [&task](int64_t i) { task(i); };
+      parts_ = parts;
+      next_ = 1;
+      done_ = 0;
+      ++generation_;
+    }
+    start_.notify_all();
+    task(0);
+    for (;;) {  // help with parts no worker has picked up yet
+      int64_t i;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (next_ >= parts_) break;
+        i = next_++;
+      }
+      task(i);
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++done_;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return done_ == parts_ - 1; });
+    task_ = nullptr;
+  }
+
+ private:
+  bool ensure_workers(int64_t n) {
+    try {
+      while (static_cast<int64_t>(workers_.size()) < n) workers_.emplace_back([this] { loop(); });
+    } catch (...) {
+      return !workers_.empty();  // run with the workers that did start
+    }
+    return true;
+  }
+
+  void loop() {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      start_.wait(lock, [&] { return stop_ || (generation_ != seen && next_ < parts_); });
+      if (stop_) return;
+      seen = generation_;
+      while (next_ < parts_) {
+        const int64_t i = next_++;
+        lock.unlock();
+        task_(i);
+        lock.lock();
+        if (++done_ == parts_ - 1) finished_.notify_one();
+      }
+    }
+  }
+
+  std::mutex busy_;
+  std::mutex mutex_;
+  std::condition_variable start_, finished_;
+  std::vector<std::thread> workers_;
+  std::function<void(int64_t)> task_;
+  int64_t parts_ = 0, next_ = 0, done_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+worker_pool& pool() {
+  static worker_pool p;
+  return p;
+}
+
 status run_threaded(cpu::gemm_fn fn, const matrix_view& w, const activations& x, float* y,
                     int64_t ldy, int threads) {
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // Whole multiples of 16 rows per thread keep output cache lines apart.
+  // Whole multiples of 16 rows per part keep output cache lines and GEMM panels apart.
   constexpr int64_t granule = 16;
   const int64_t units = (w.rows + granule - 1) / granule;
   const int64_t parts = std::min<int64_t>(threads, units);
   if (parts <= 1) return run_rows(fn, w, x, y, ldy, 0, w.rows);
-  std::vector<std::thread> pool;
-  std::vector<status> results;
+  std::atomic<int> failed{0};
   try {
-    results.assign(static_cast<size_t>(parts), status::ok);
-    pool.reserve(static_cast<size_t>(parts - 1));
+    pool().run(parts, [&](int64_t i) {
+      const int64_t b = std::min(w.rows, units * i / parts * granule);
+      const int64_t e = std::min(w.rows, units * (i + 1) / parts * granule);
+      if (run_rows(fn, w, x, y, ldy, b, e) != status::ok) failed.store(1);
+    });
   } catch (const std::bad_alloc&) {
-    return fail(status::out_of_memory, "cannot allocate the thread list");
+    return fail(status::out_of_memory, "cannot start the worker threads");
   }
-  auto range = [&](int64_t i, int64_t* b, int64_t* e) {
-    *b = std::min(w.rows, units * i / parts * granule);
-    *e = std::min(w.rows, units * (i + 1) / parts * granule);
-  };
-  int64_t launched = 1;
-  for (int64_t i = 1; i < parts; ++i) {
-    int64_t b, e;
-    range(i, &b, &e);
-    try {
-      pool.emplace_back([&, i, b, e] { results[i] = run_rows(fn, w, x, y, ldy, b, e); });
-      ++launched;
-    } catch (const std::system_error&) {
-      break;  // no more threads available: the calling thread does the rest
-    }
-  }
-  int64_t b0, e0, bl, el;
-  range(0, &b0, &e0);
-  status s = run_rows(fn, w, x, y, ldy, b0, e0);
-  for (int64_t i = launched; i < parts && s == status::ok; ++i) {
-    range(i, &bl, &el);
-    s = run_rows(fn, w, x, y, ldy, bl, el);
-  }
-  for (auto& t : pool) t.join();
-  for (status r : results)
-    if (s == status::ok && r != status::ok) s = r;
-  return s;
+  if (failed.load())
+    return fail(status::out_of_memory, "a worker could not allocate its scratch memory");
+  return status::ok;
 }
 
 status select_kernel(const packed_matrix& w, act_type a, cpu::gemm_fn* fn, const char* name) {

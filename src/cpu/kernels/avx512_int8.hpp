@@ -377,6 +377,79 @@ TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j, int8_t* scratch) {
   }
 }
 
+// ---- fp32 activations: trits as masks, masked adds and subtracts ------------------------
+// Codes u = 2 add the activation, u = 0 subtract it; no multiply, no conversion. (The invalid
+// bits2 code 3, never written by pack, counts as 0 here.)
+template <format F, int R>
+void f32_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, const float* x,
+              int64_t r0, float* out /* [R] */) {
+  using D = typename decoder_for<F>::type;
+  constexpr int cpb = D::chunks_per_block;
+  const int64_t nchunks = (w.cols + 63) / 64;
+  const int64_t cpg = (w.group_size + 63) / 64;
+  const __m128i two = _mm_set1_epi8(2);
+  float total[R] = {};
+  for (int p = 0; p < w.planes; ++p) {
+    const uint8_t* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
+    __m512 acc[R][4];  // one chain per 16-column quarter of a chunk
+    for (int r = 0; r < R; ++r)
+      for (int m = 0; m < 4; ++m) acc[r][m] = _mm512_setzero_ps();
+    int64_t g = 0, in_group = 0;
+    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+      typename D::state st[R];
+      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
+      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
+        const int64_t k0 = 64 * (c0 + q);
+        __m512 xv[4];  // (4 x 16 fp32) columns of the chunk, zero past K
+        for (int m = 0; m < 4; ++m) {
+          const int64_t left = w.cols - (k0 + 16 * m);
+          const __mmask16 lm = left >= 16  ? static_cast<__mmask16>(0xffff)
+                               : left <= 0 ? static_cast<__mmask16>(0)
+                                           : static_cast<__mmask16>((1u << left) - 1u);
+          xv[m] = _mm512_maskz_loadu_ps(lm, x + k0 + 16 * m);
+        }
+        for (int r = 0; r < R; ++r) {
+          const __m512i u = dec.chunk(st[r], q);
+          for (int m = 0; m < 4; ++m) {
+            // Masks straight from the 16 codes of quarter m keep them in mask registers.
+            const __m128i um = _mm512_extracti32x4_epi32(u, m);
+            const __mmask16 pos = _mm_cmpeq_epi8_mask(um, two);
+            const __mmask16 neg = _mm_testn_epi8_mask(um, um);  // u == 0
+            acc[r][m] = _mm512_mask_add_ps(acc[r][m], pos, acc[r][m], xv[m]);
+            acc[r][m] = _mm512_mask_sub_ps(acc[r][m], neg, acc[r][m], xv[m]);
+          }
+        }
+        if (++in_group == cpg || c0 + q + 1 == nchunks) {
+          for (int r = 0; r < R; ++r) {
+            const float sum = _mm512_reduce_add_ps(_mm512_add_ps(
+                _mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
+            total[r] += sum * load_scale(w, p, r0 + r, g);
+            for (int m = 0; m < 4; ++m) acc[r][m] = _mm512_setzero_ps();
+          }
+          ++g;
+          in_group = 0;
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = w.bias ? total[r] + w.bias[r0 + r] : total[r];
+}
+
+template <format F>
+void gemm_f32(const gemm_job& j) noexcept {
+  const matrix_view& w = *j.w;
+  const typename decoder_for<F>::type dec;
+  const auto* x = static_cast<const float*>(j.x);
+  for (int64_t t = 0; t < j.tokens; ++t) {
+    const float* xt = x + t * j.ldx;
+    float* yt = j.y + t * j.ldy;
+    int64_t n = j.row_begin;
+    for (; n + 4 <= j.row_end; n += 4) f32_rows<F, 4>(w, dec, xt, n, yt + n);
+    for (; n < j.row_end; ++n) f32_rows<F, 1>(w, dec, xt, n, yt + n);
+  }
+}
+
 // Fewer tokens than this take the GEMV path (decoding per token beats building panels).
 constexpr int64_t gemm_min_tokens = 4;
 
