@@ -31,6 +31,7 @@ struct cpu_features {
   bool avx2 = false;      // AVX2 + FMA + F16C + BMI1/2, OS saves YMM
   bool avx512 = false;    // AVX-512 F/BW/VL/DQ/CD/VNNI/VBMI, OS saves ZMM
   bool avx_vnni = false;  // VEX-encoded VNNI
+  bool avx512_bf16 = false;
   bool neon = false;
   bool dotprod = false;
 };
@@ -81,6 +82,9 @@ cpu_features detect() {
   f.avx512 = f.avx2 && zmm_state && f512 && dq && cd && bw && vl && vbmi && vnni;
   cpuid(7, 1, r);
   f.avx_vnni = f.avx2 && (r[0] & (1u << 4));
+  // TERNARY_NO_AVX512_BF16=1 hides the option so tests can run the kernels used without it.
+  const char* no_bf16 = std::getenv("TERNARY_NO_AVX512_BF16");
+  f.avx512_bf16 = f.avx512 && (r[0] & (1u << 5)) && !(no_bf16 && *no_bf16 && *no_bf16 != '0');
 #elif defined(__aarch64__)
   f.neon = true;
 #if defined(__linux__) && defined(HWCAP_ASIMDDP)
@@ -230,6 +234,7 @@ status resolve_isa(isa* out) noexcept {
 }
 
 bool cpu_has_avx_vnni() noexcept { return features().avx_vnni; }
+bool cpu_has_avx512_bf16() noexcept { return features().avx512_bf16; }
 bool cpu_has_dotprod() noexcept { return features().dotprod; }
 
 }  // namespace detail

@@ -12,6 +12,7 @@ status resolve_isa(isa* out) noexcept;
 
 /// Optional extensions inside an ISA tier, for kernels that pick a variant at run time.
 bool cpu_has_avx_vnni() noexcept;
+bool cpu_has_avx512_bf16() noexcept;
 bool cpu_has_dotprod() noexcept;
 
 }  // namespace detail

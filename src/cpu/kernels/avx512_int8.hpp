@@ -17,6 +17,7 @@
 
 #include "cpu/kernel.hpp"
 #include "cpu/kernels/generic.hpp"
+#include "detail/isa_select.hpp"
 
 // GCC 12 reports its own _mm512_reduce_* / _mm512_undefined helpers as "maybe uninitialized"
 // once inlined (a false positive); silence it for this header's users only.
@@ -436,8 +437,110 @@ void f32_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, co
   for (int r = 0; r < R; ++r) out[r] = w.bias ? total[r] + w.bias[r0 + r] : total[r];
 }
 
+// With AVX512_BF16 (a run-time option inside this tier): each activation is split exactly
+// enough into three bf16 parts, x ~= h + m + l (24 significant bits, as fp32), and trits become
+// bf16 words (-1, 0, +1; the invalid bits2 code 3 gives +2 as in the reference) by a word
+// table lookup; vdpbf16ps then does 32 multiply-adds per instruction with fp32 accumulation.
+#define TERNARY_BF16_TARGET __attribute__((target("avx512bf16")))
+
+TERNARY_BF16_TARGET inline void split_bf16(const float* x, int64_t cols, int64_t padded,
+                                           uint16_t* h, uint16_t* m, uint16_t* l) {
+  for (int64_t k = 0; k < padded; k += 16) {
+    const int64_t left = cols - k;
+    const __mmask16 lm = left >= 16  ? static_cast<__mmask16>(0xffff)
+                         : left <= 0 ? static_cast<__mmask16>(0)
+                                     : static_cast<__mmask16>((1u << left) - 1u);
+    const __m512 v = _mm512_maskz_loadu_ps(lm, x + k);
+    const __m256bh vh = _mm512_cvtneps_pbh(v);
+    const __m512 r1 = _mm512_sub_ps(v, _mm512_cvtpbh_ps(vh));
+    const __m256bh vm = _mm512_cvtneps_pbh(r1);
+    const __m512 r2 = _mm512_sub_ps(r1, _mm512_cvtpbh_ps(vm));
+    const __m256bh vl = _mm512_cvtneps_pbh(r2);
+    std::memcpy(h + k, &vh, 32);
+    std::memcpy(m + k, &vm, 32);
+    std::memcpy(l + k, &vl, 32);
+  }
+}
+
+template <format F, int R>
+TERNARY_BF16_TARGET void bf16_rows(const matrix_view& w, const typename decoder_for<F>::type& dec,
+                                   const uint16_t* const* xs /* h, m, l */, int64_t r0,
+                                   float* out /* [R] */) {
+  using D = typename decoder_for<F>::type;
+  constexpr int cpb = D::chunks_per_block;
+  const int64_t nchunks = (w.cols + 63) / 64;
+  const int64_t cpg = (w.group_size + 63) / 64;
+  // bf16 of t = u - 1 for u = 0, 1, 2, 3, repeated over the 32-entry word table.
+  alignas(64) static const uint16_t tw[32] = {0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
+                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
+                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
+                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000};
+  const __m512i table = _mm512_load_si512(tw);
+  float total[R] = {};
+  for (int p = 0; p < w.planes; ++p) {
+    const uint8_t* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
+    __m512 acc[R][3];  // h, m, l parts
+    for (int r = 0; r < R; ++r)
+      for (int i = 0; i < 3; ++i) acc[r][i] = _mm512_setzero_ps();
+    int64_t g = 0, in_group = 0;
+    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+      typename D::state st[R];
+      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
+      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
+        const int64_t k0 = 64 * (c0 + q);
+        __m512i xv[3][2];  // (3 parts x 2 halves x 32 bf16) activations of the chunk
+        for (int i = 0; i < 3; ++i)
+          for (int half = 0; half < 2; ++half)
+            xv[i][half] = _mm512_loadu_si512(xs[i] + k0 + 32 * half);
+        for (int r = 0; r < R; ++r) {
+          const __m512i u = dec.chunk(st[r], q);
+          const __m512i t0 =
+              _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(u)), table);
+          const __m512i t1 = _mm512_permutexvar_epi16(
+              _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(u, 1)), table);
+          for (int i = 0; i < 3; ++i) {
+            acc[r][i] = _mm512_dpbf16_ps(acc[r][i], (__m512bh)t0, (__m512bh)xv[i][0]);
+            acc[r][i] = _mm512_dpbf16_ps(acc[r][i], (__m512bh)t1, (__m512bh)xv[i][1]);
+          }
+        }
+        if (++in_group == cpg || c0 + q + 1 == nchunks) {
+          for (int r = 0; r < R; ++r) {
+            const float sum =
+                _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[r][2], acc[r][1]), acc[r][0]));
+            total[r] += sum * load_scale(w, p, r0 + r, g);
+            for (int i = 0; i < 3; ++i) acc[r][i] = _mm512_setzero_ps();
+          }
+          ++g;
+          in_group = 0;
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = w.bias ? total[r] + w.bias[r0 + r] : total[r];
+}
+
+template <format F>
+TERNARY_BF16_TARGET void gemm_f32_bf16(const gemm_job& j) {
+  const matrix_view& w = *j.w;
+  const typename decoder_for<F>::type dec;
+  const auto* x = static_cast<const float*>(j.x);
+  auto* h = reinterpret_cast<uint16_t*>(j.scratch);
+  uint16_t* m = h + w.padded_cols;
+  uint16_t* l = m + w.padded_cols;
+  const uint16_t* parts[3] = {h, m, l};
+  for (int64_t t = 0; t < j.tokens; ++t) {
+    split_bf16(x + t * j.ldx, w.cols, w.padded_cols, h, m, l);
+    float* yt = j.y + t * j.ldy;
+    int64_t n = j.row_begin;
+    for (; n + 4 <= j.row_end; n += 4) bf16_rows<F, 4>(w, dec, parts, n, yt + n);
+    for (; n < j.row_end; ++n) bf16_rows<F, 1>(w, dec, parts, n, yt + n);
+  }
+}
+
 template <format F>
 void gemm_f32(const gemm_job& j) noexcept {
+  if (detail::cpu_has_avx512_bf16()) return gemm_f32_bf16<F>(j);
   const matrix_view& w = *j.w;
   const typename decoder_for<F>::type dec;
   const auto* x = static_cast<const float*>(j.x);
