@@ -20,8 +20,6 @@ namespace cpu {
 namespace {
 namespace avx2 {
 
-inline int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
-
 inline __m256i dot(__m256i acc, __m256i u, __m256i a) {
   const __m256i pairs = _mm256_maddubs_epi16(u, a);  // (16 x i16) u0*a0 + u1*a1, |.| <= 512
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
@@ -87,25 +85,9 @@ struct sherry_decoder {
   __m256i table[4];  // codes [8i, 8i + 8) as dwords of offset codes
   sherry_decoder() {
     alignas(32) uint32_t t[32];
-    for (unsigned c = 0; c < 32; ++c) t[c] = quad_codes(c);
+    for (unsigned c = 0; c < 32; ++c) t[c] = sherry_quad_codes(c);
     for (int i = 0; i < 4; ++i)
       table[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t + 8 * i));
-  }
-  static uint32_t quad_codes(unsigned c) {
-    const int zero = static_cast<int>((c >> 2) & 3u);
-    const int s0 = (c & 16u) ? -1 : 1;
-    uint32_t w = 0;
-    int k = 0;
-    for (int lane = 0; lane < 4; ++lane) {
-      int t = 0;
-      if (lane != zero) {
-        const int flip = k == 0 ? 0 : static_cast<int>((c >> (k - 1)) & 1u);
-        t = flip ? -s0 : s0;
-        ++k;
-      }
-      w |= static_cast<uint32_t>(t + 1) << (8 * lane);
-    }
-    return w;
   }
   struct state {
     const uint8_t* blk;
@@ -152,30 +134,6 @@ template <>
 struct decoder_for<format::sherry> {
   using type = sherry_decoder;
 };
-
-TERNARY_NO_FP_CONTRACT inline float epilogue(const matrix_view& w, int64_t row, const int32_t* isum,
-                                             float s) {
-  TERNARY_FP_CONTRACT_OFF
-  float acc = 0.0f;
-  for (int p = 0; p < w.planes; ++p)
-    for (int64_t g = 0; g < w.groups_per_row; ++g)
-      acc += static_cast<float>(isum[p * w.groups_per_row + g]) * load_scale(w, p, row, g);
-  float out = acc / s;
-  if (w.bias) out += w.bias[row];
-  return out;
-}
-
-inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32_t* asum) {
-  std::memcpy(xpad, x, static_cast<size_t>(w.cols));
-  std::memset(xpad + w.cols, 0, static_cast<size_t>(w.padded_cols - w.cols));
-  for (int64_t g = 0; g < w.groups_per_row; ++g) {
-    int64_t b, e;
-    group_bounds(w, g, &b, &e);
-    int32_t s = 0;
-    for (int64_t k = b; k < e; ++k) s += xpad[k];
-    asum[g] = s;
-  }
-}
 
 template <format F, int R>
 void gemv_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, const int8_t* xpad,

@@ -30,8 +30,6 @@ namespace cpu {
 namespace {
 namespace avx512 {
 
-inline int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
-
 // ---- per-format chunk decoders: 64 offset codes for 64 consecutive columns ----------------
 
 // bits2: a 64-byte block holds 4 chunks; chunk q = (block >> 2q) & 3.
@@ -87,27 +85,11 @@ struct sherry_decoder {
   sherry_decoder() {
     alignas(64) uint32_t p[16], m[16];
     for (unsigned c = 0; c < 16; ++c) {
-      p[c] = quad_word(c);
-      m[c] = quad_word(c | 16u);
+      p[c] = sherry_quad_codes(c);
+      m[c] = sherry_quad_codes(c | 16u);
     }
     plus = _mm512_load_si512(p);
     minus = _mm512_load_si512(m);
-  }
-  static uint32_t quad_word(unsigned c) {
-    const int zero = static_cast<int>((c >> 2) & 3u);
-    const int s0 = (c & 16u) ? -1 : 1;
-    uint32_t w = 0;
-    int k = 0;
-    for (int lane = 0; lane < 4; ++lane) {
-      int t = 0;
-      if (lane != zero) {
-        const int flip = k == 0 ? 0 : static_cast<int>((c >> (k - 1)) & 1u);
-        t = flip ? -s0 : s0;
-        ++k;
-      }
-      w |= static_cast<uint32_t>(t + 1) << (8 * lane);
-    }
-    return w;
   }
   struct state {
     __m512i n0, n1;  // quads 0..15 / 32..47 (low / high nibble of bytes 0..15), 16..31 / 48..63
@@ -143,32 +125,6 @@ template <>
 struct decoder_for<format::sherry> {
   using type = sherry_decoder;
 };
-
-// Epilogue shared by both kernels for one (row, token): exactly ref::gemm_int8's fp32 sequence.
-TERNARY_NO_FP_CONTRACT inline float epilogue(const matrix_view& w, int64_t row,
-                                             const int32_t* isum /* [planes][groups] */, float s) {
-  TERNARY_FP_CONTRACT_OFF
-  float acc = 0.0f;
-  for (int p = 0; p < w.planes; ++p)
-    for (int64_t g = 0; g < w.groups_per_row; ++g)
-      acc += static_cast<float>(isum[p * w.groups_per_row + g]) * load_scale(w, p, row, g);
-  float out = acc / s;
-  if (w.bias) out += w.bias[row];
-  return out;
-}
-
-// Copies token t's activations into a zero-padded buffer and sums each scale group.
-inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32_t* asum) {
-  std::memcpy(xpad, x, static_cast<size_t>(w.cols));
-  std::memset(xpad + w.cols, 0, static_cast<size_t>(w.padded_cols - w.cols));
-  for (int64_t g = 0; g < w.groups_per_row; ++g) {
-    int64_t b, e;
-    group_bounds(w, g, &b, &e);
-    int32_t s = 0;
-    for (int64_t k = b; k < e; ++k) s += xpad[k];
-    asum[g] = s;
-  }
-}
 
 // ---- GEMV: rows in blocks of R, activations of one token streamed from L1 -----------------
 template <format F, int R>

@@ -141,6 +141,44 @@ void group_bounds(const matrix_view& w, int64_t g, int64_t* b, int64_t* e) {
   *e = *b + w.group_size < w.cols ? *b + w.group_size : w.cols;
 }
 
+// ---- helpers shared by the SIMD kernels of every tier -------------------------------------
+
+inline int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
+
+// Offset codes (byte p = u of lane p) of Sherry quad code c: the decoders' table entries.
+inline uint32_t sherry_quad_codes(unsigned c) {
+  static constexpr sherry_lut lut;
+  uint32_t w = 0;
+  for (int p = 0; p < 4; ++p) w |= static_cast<uint32_t>(lut.t[c][p] + 1) << (8 * p);
+  return w;
+}
+
+// Epilogue of the SIMD int8 kernels for one (row, token): exactly ref::gemm_int8's fp32 sequence.
+TERNARY_NO_FP_CONTRACT inline float epilogue(const matrix_view& w, int64_t row,
+                                             const int32_t* isum /* [planes][groups] */, float s) {
+  TERNARY_FP_CONTRACT_OFF
+  float acc = 0.0f;
+  for (int p = 0; p < w.planes; ++p)
+    for (int64_t g = 0; g < w.groups_per_row; ++g)
+      acc += static_cast<float>(isum[p * w.groups_per_row + g]) * load_scale(w, p, row, g);
+  float out = acc / s;
+  if (w.bias) out += w.bias[row];
+  return out;
+}
+
+// Copies token t's activations into a zero-padded buffer and sums each scale group.
+inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32_t* asum) {
+  std::memcpy(xpad, x, static_cast<size_t>(w.cols));
+  std::memset(xpad + w.cols, 0, static_cast<size_t>(w.padded_cols - w.cols));
+  for (int64_t g = 0; g < w.groups_per_row; ++g) {
+    int64_t b, e;
+    group_bounds(w, g, &b, &e);
+    int32_t s = 0;
+    for (int64_t k = b; k < e; ++k) s += xpad[k];
+    asum[g] = s;
+  }
+}
+
 template <format F>
 TERNARY_NO_FP_CONTRACT void gemm_int8(const gemm_job& j) noexcept {
   TERNARY_FP_CONTRACT_OFF
