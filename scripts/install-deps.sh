@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian/Ubuntu packages needed to build and test Ternary Engine. Does nothing when
-# they are all present already; uses sudo only when not root.
+# they are all present already; uses sudo only when not root. The aarch64 cross-compiler and
+# qemu-user let scripts/test.sh build the NEON kernels and run the test suite under emulation
+# (scripts/test-arm.sh).
 set -euo pipefail
 
 packages=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev libxsimd-dev libfmt-dev libgtest-dev libbenchmark-dev libcli11-dev
   nlohmann-json3-dev
+  g++-aarch64-linux-gnu qemu-user
 )
 
 missing=()

@@ -130,7 +130,7 @@ bool cpu_has(isa i) {
     case isa::scalar: return true;
     case isa::avx2: return f.avx2;
     case isa::avx512: return f.avx512;
-    case isa::neon: return f.neon;
+    case isa::neon: return f.neon && f.dotprod;  // the neon kernels are built with +dotprod
   }
   return false;
 }
@@ -146,7 +146,7 @@ const env_choice& env() {
     env_choice e;
     const char* v = std::getenv("TERNARY_ISA");
     if (!v || !*v) return e;
-    isa i;
+    isa i = isa::scalar;
     if (parse_isa(v, &i) != status::ok) {
       e.value = -2;
       std::snprintf(e.message, sizeof e.message,

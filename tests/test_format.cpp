@@ -452,7 +452,7 @@ TEST(Half, FloatToHalfMatchesSlowReference) {
     }
     const uint16_t want = slow_float_to_half(f);
     ASSERT_EQ(got, want) << std::hexfloat << f << " bits 0x" << std::hex << float_bits(f);
-#if defined(__FLT16_MAX__)
+#if defined(__FLT16_MAX__) && (defined(__x86_64__) || defined(__clang__))
     const _Float16 hw = static_cast<_Float16>(f);
     uint16_t hw_bits;
     std::memcpy(&hw_bits, &hw, sizeof hw_bits);

@@ -16,7 +16,7 @@ enum class isa : int {
   scalar = 0,  ///< portable C++, always present
   avx2 = 1,    ///< x86-64 AVX2 + FMA + F16C (+ AVX-VNNI when the CPU has it)
   avx512 = 2,  ///< x86-64 AVX-512 F/BW/VL/VNNI
-  neon = 3,    ///< AArch64 Advanced SIMD (+ dot product when the CPU has it)
+  neon = 3,    ///< AArch64 Advanced SIMD with the dot-product extension (else scalar runs)
 };
 constexpr int isa_count = 4;
 
