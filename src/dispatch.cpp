@@ -120,10 +120,35 @@ status check_backend(const gemm_options& opt, const char* fn) {
 }
 
 // Runs rows [begin, end) on the calling thread with its own scratch.
+// Each thread keeps its kernel scratch between calls (grown, never shrunk, freed at thread
+// exit), so a GEMV of tens of microseconds pays for no allocation or page faults.
+class scratch_buffer {
+ public:
+  ~scratch_buffer() { release(); }
+  int8_t* get(size_t bytes) noexcept {
+    if (bytes > size_) {
+      release();
+      data_ = static_cast<int8_t*>(::operator new(bytes, std::align_val_t(64), std::nothrow));
+      size_ = data_ ? bytes : 0;
+    }
+    return data_;
+  }
+
+ private:
+  void release() noexcept {
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = nullptr;
+    size_ = 0;
+  }
+  int8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 status run_rows(cpu::gemm_fn fn, const matrix_view& w, const activations& x, float* y, int64_t ldy,
                 int64_t begin, int64_t end) {
+  static thread_local scratch_buffer buffer;
   const size_t bytes = static_cast<size_t>(cpu::scratch_bytes(w, x.tokens));
-  auto* scratch = static_cast<int8_t*>(::operator new(bytes, std::align_val_t(64), std::nothrow));
+  int8_t* scratch = buffer.get(bytes);
   if (!scratch) return fail(status::out_of_memory, "cannot allocate %zu bytes of scratch", bytes);
   cpu::gemm_job j;
   j.w = &w;
@@ -137,7 +162,6 @@ status run_rows(cpu::gemm_fn fn, const matrix_view& w, const activations& x, flo
   j.row_end = end;
   j.scratch = scratch;
   fn(j);
-  ::operator delete(scratch, std::align_val_t(64));
   return status::ok;
 }
 
