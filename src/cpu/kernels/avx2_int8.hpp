@@ -243,25 +243,6 @@ void build_panel(const matrix_view& w, const typename decoder_for<F>::type& dec,
   }
 }
 
-// Tokens [t0, t0 + 8) (missing ones zero): xp[(k / 4) * 8 + t] = dword of columns k..k+3.
-inline void pack_tokens(const matrix_view& w, const gemm_job& j, int64_t t0, int8_t* xp,
-                        int32_t* asum, int32_t* tmp, int8_t* xrow) {
-  const auto* x = static_cast<const int8_t*>(j.x);
-  const int64_t nquads = w.padded_cols / 4;
-  auto* xp32 = reinterpret_cast<int32_t*>(xp);
-  for (int t = 0; t < 8; ++t) {
-    if (t0 + t < j.tokens) {
-      pad_token(w, x + (t0 + t) * j.ldx, xrow, tmp);
-      for (int64_t g = 0; g < w.groups_per_row; ++g) asum[g * 8 + t] = tmp[g];
-    } else {
-      std::memset(xrow, 0, static_cast<size_t>(w.padded_cols));
-      for (int64_t g = 0; g < w.groups_per_row; ++g) asum[g * 8 + t] = 0;
-    }
-    const auto* q = reinterpret_cast<const int32_t*>(xrow);
-    for (int64_t i = 0; i < nquads; ++i) xp32[i * 8 + t] = q[i];
-  }
-}
-
 template <format F>
 TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j) {
   TERNARY_FP_CONTRACT_OFF
@@ -282,7 +263,7 @@ TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j) {
   cur += align64(tblocks * 8 * w.padded_cols);
   auto* asum = reinterpret_cast<int32_t*>(cur);  // [gpr] temp + [tblocks][gpr][8]
   for (int64_t b = 0; b < tblocks; ++b)
-    pack_tokens(w, j, 8 * b, xp + b * 8 * w.padded_cols, asum + gpr + b * gpr * 8, asum, xrow);
+    pack_tokens<8>(w, j, 8 * b, xp + b * 8 * w.padded_cols, asum + gpr + b * gpr * 8, asum, xrow);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t r0 = j.row_begin; r0 < j.row_end; r0 += 8) {
     const int rows = static_cast<int>(j.row_end - r0 < 8 ? j.row_end - r0 : 8);

@@ -179,6 +179,31 @@ inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32
   }
 }
 
+// Packs tokens [t0, t0 + TB) (missing ones zero) for broadcast dot products:
+// xp[(k / 4) * TB + t] = dword of columns k..k+3 of token t, zero-padded to padded_cols;
+// asum[g * TB + t] = sum of token t's activations over group g (tmp: groups_per_row ints).
+template <int TB>
+void pack_tokens(const matrix_view& w, const gemm_job& j, int64_t t0, int8_t* xp, int32_t* asum,
+                 int32_t* tmp, int8_t* xrow) {
+  const auto* x = static_cast<const int8_t*>(j.x);
+  const int64_t nquads = w.padded_cols / 4;
+  auto* xp32 = reinterpret_cast<int32_t*>(xp);
+  for (int t = 0; t < TB; ++t) {
+    if (t0 + t < j.tokens) {
+      pad_token(w, x + (t0 + t) * j.ldx, xrow, tmp);
+      for (int64_t g = 0; g < w.groups_per_row; ++g) asum[g * TB + t] = tmp[g];
+    } else {
+      std::memset(xrow, 0, static_cast<size_t>(w.padded_cols));
+      for (int64_t g = 0; g < w.groups_per_row; ++g) asum[g * TB + t] = 0;
+    }
+    int32_t q;
+    for (int64_t i = 0; i < nquads; ++i) {
+      std::memcpy(&q, xrow + 4 * i, 4);
+      xp32[i * TB + t] = q;
+    }
+  }
+}
+
 template <format F>
 TERNARY_NO_FP_CONTRACT void gemm_int8(const gemm_job& j) noexcept {
   TERNARY_FP_CONTRACT_OFF
