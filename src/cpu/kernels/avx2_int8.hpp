@@ -120,6 +120,19 @@ struct sherry_decoder {
   }
 };
 
+// Vector primitives of this tier for the shared row-major GEMV (generic.hpp).
+struct tier {
+  using vec = __m256i;
+  static constexpr int halves = 2;         // vector passes per 64-column chunk
+  static constexpr int rows_per_pass = 4;  // rows sharing each activation load
+  static vec zero() { return _mm256_setzero_si256(); }
+  static vec load_act(const int8_t* p) {  // (32 int8)
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  static vec dot(vec acc, vec u, vec a) { return avx2::dot(acc, u, a); }
+  static int32_t hsum(vec v) { return avx2::hsum(v); }
+};
+
 template <format F>
 struct decoder_for;
 template <>
@@ -134,66 +147,6 @@ template <>
 struct decoder_for<format::sherry> {
   using type = sherry_decoder;
 };
-
-template <format F, int R>
-void gemv_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, const int8_t* xpad,
-               const int32_t* asum, int64_t r0, int32_t* isum) {
-  using D = typename decoder_for<F>::type;
-  constexpr int cpb = D::chunks_per_block;
-  const int64_t nchunks = (w.cols + 63) / 64;
-  const int64_t cpg = (w.group_size + 63) / 64;
-  const int64_t gpr = w.groups_per_row;
-  for (int p = 0; p < w.planes; ++p) {
-    const uint8_t* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
-    __m256i acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
-    int64_t g = 0, in_group = 0;
-    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
-      typename D::state st[R];
-      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
-      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
-        for (int h = 0; h < 2; ++h) {
-          const __m256i a =
-              _mm256_load_si256(reinterpret_cast<const __m256i*>(xpad + 64 * (c0 + q) + 32 * h));
-          for (int r = 0; r < R; ++r) acc[r] = dot(acc[r], dec.chunk(st[r], q, h), a);
-        }
-        if (++in_group == cpg || c0 + q + 1 == nchunks) {
-          for (int r = 0; r < R; ++r) {
-            isum[(r * w.planes + p) * gpr + g] = hsum(acc[r]) - asum[g];
-            acc[r] = _mm256_setzero_si256();
-          }
-          ++g;
-          in_group = 0;
-        }
-      }
-    }
-  }
-}
-
-template <format F>
-void gemv(const gemm_job& j) {
-  const matrix_view& w = *j.w;
-  const typename decoder_for<F>::type dec;
-  int8_t* xpad = j.scratch;
-  auto* asum = reinterpret_cast<int32_t*>(j.scratch + align64(w.padded_cols));
-  int32_t* isum = asum + align64(w.groups_per_row);  // [4][planes][groups]
-  const int64_t per_row = w.planes * w.groups_per_row;
-  const auto* x = static_cast<const int8_t*>(j.x);
-  for (int64_t t = 0; t < j.tokens; ++t) {
-    pad_token(w, x + t * j.ldx, xpad, asum);
-    int64_t n = j.row_begin;
-    for (; n + 4 <= j.row_end; n += 4) {
-      gemv_rows<F, 4>(w, dec, xpad, asum, n, isum);
-      for (int r = 0; r < 4; ++r)
-        j.y[t * j.ldy + n + r] = epilogue(w, n + r, isum + r * per_row, j.xs[t]);
-    }
-    for (; n < j.row_end; ++n) {
-      gemv_rows<F, 1>(w, dec, xpad, asum, n, isum);
-      j.y[t * j.ldy + n] = epilogue(w, n, isum, j.xs[t]);
-    }
-  }
-}
 
 // 8x8 transpose of dwords: in[r] lane i -> out[i] lane r.
 inline void transpose8(__m256i* v) {
@@ -320,7 +273,7 @@ constexpr int64_t gemm_min_tokens = 4;
 template <format F>
 void gemm_int8(const gemm_job& j) noexcept {
   if (j.tokens < gemm_min_tokens)
-    gemv<F>(j);
+    simd_gemv<tier, typename decoder_for<F>::type>(j);
   else
     gemm<F>(j);
 }

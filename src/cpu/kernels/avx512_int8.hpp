@@ -41,7 +41,7 @@ struct bits2_decoder {
     __m512i w;  // (64 bytes) = 4 x 64 codes
   };
   state load(const uint8_t* blk) const { return {_mm512_loadu_si512(blk)}; }
-  __m512i chunk(const state& s, int q) const {
+  __m512i chunk(const state& s, int q, int /*half: one per chunk here*/) const {
     return _mm512_and_si512(q == 0 ? s.w : _mm512_srli_epi16(s.w, 2 * q), mask3);
   }
 };
@@ -69,7 +69,7 @@ struct base3_decoder {
     const __m512i w = _mm512_loadu_si512(blk);
     return {w, _mm512_movepi8_mask(w)};
   }
-  __m512i chunk(const state& s, int n) const {
+  __m512i chunk(const state& s, int n, int /*half: one per chunk here*/) const {
     const __m512i lo = _mm512_permutex2var_epi8(table[n][0], s.w, table[n][1]);
     const __m512i hi = _mm512_permutex2var_epi8(table[n][2], s.w, table[n][3]);
     return _mm512_mask_blend_epi8(s.high, lo, hi);
@@ -102,13 +102,24 @@ struct sherry_decoder {
     std::memcpy(&s.signs, blk + 32, 8);
     return s;
   }
-  __m512i chunk(const state& s, int q) const {
+  __m512i chunk(const state& s, int q, int /*half: one per chunk here*/) const {
     const __m512i base = (q & 1) ? s.n1 : s.n0;
     // vpermd reads index bits 3:0 only, so the low nibble needs no mask.
     const __m512i idx = q < 2 ? base : _mm512_srli_epi32(base, 4);
     const __mmask16 neg = static_cast<__mmask16>(s.signs >> (16 * q));
     return _mm512_mask_permutexvar_epi32(_mm512_permutexvar_epi32(idx, plus), neg, idx, minus);
   }
+};
+
+// Vector primitives of this tier for the shared row-major GEMV (generic.hpp).
+struct tier {
+  using vec = __m512i;
+  static constexpr int halves = 1;         // vector passes per 64-column chunk
+  static constexpr int rows_per_pass = 8;  // rows sharing each activation load
+  static vec zero() { return _mm512_setzero_si512(); }
+  static vec load_act(const int8_t* p) { return _mm512_load_si512(p); }  // (64 int8)
+  static vec dot(vec acc, vec u, vec a) { return _mm512_dpbusd_epi32(acc, u, a); }
+  static int32_t hsum(vec v) { return _mm512_reduce_add_epi32(v); }
 };
 
 template <format F>
@@ -125,66 +136,6 @@ template <>
 struct decoder_for<format::sherry> {
   using type = sherry_decoder;
 };
-
-// ---- GEMV: rows in blocks of R, activations of one token streamed from L1 -----------------
-template <format F, int R>
-void gemv_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, const int8_t* xpad,
-               const int32_t* asum, int64_t r0, int32_t* isum /* [R][planes][groups] */) {
-  using D = typename decoder_for<F>::type;
-  constexpr int cpb = D::chunks_per_block;
-  const int64_t nchunks = (w.cols + 63) / 64;
-  const int64_t cpg = (w.group_size + 63) / 64;  // chunks per group (whole row: >= nchunks)
-  const int64_t gpr = w.groups_per_row;
-  for (int p = 0; p < w.planes; ++p) {
-    const uint8_t* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
-    __m512i acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
-    int64_t g = 0, in_group = 0;
-    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
-      typename D::state st[R];
-      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
-      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
-        const __m512i a = _mm512_load_si512(xpad + 64 * (c0 + q));  // (64 int8) columns of chunk
-        for (int r = 0; r < R; ++r) acc[r] = _mm512_dpbusd_epi32(acc[r], dec.chunk(st[r], q), a);
-        if (++in_group == cpg || c0 + q + 1 == nchunks) {
-          for (int r = 0; r < R; ++r) {
-            isum[(r * w.planes + p) * gpr + g] = _mm512_reduce_add_epi32(acc[r]) - asum[g];
-            acc[r] = _mm512_setzero_si512();
-          }
-          ++g;
-          in_group = 0;
-        }
-      }
-    }
-  }
-}
-
-constexpr int gemv_rows_per_pass = 8;
-
-template <format F>
-void gemv(const gemm_job& j, int8_t* scratch) {
-  const matrix_view& w = *j.w;
-  const typename decoder_for<F>::type dec;
-  int8_t* xpad = scratch;
-  auto* asum = reinterpret_cast<int32_t*>(scratch + align64(w.padded_cols));
-  int32_t* isum = asum + align64(w.groups_per_row);  // [8][planes][groups]
-  const int64_t per_row = w.planes * w.groups_per_row;
-  const auto* x = static_cast<const int8_t*>(j.x);
-  for (int64_t t = 0; t < j.tokens; ++t) {
-    pad_token(w, x + t * j.ldx, xpad, asum);
-    int64_t n = j.row_begin;
-    for (; n + gemv_rows_per_pass <= j.row_end; n += gemv_rows_per_pass) {
-      gemv_rows<F, gemv_rows_per_pass>(w, dec, xpad, asum, n, isum);
-      for (int r = 0; r < gemv_rows_per_pass; ++r)
-        j.y[t * j.ldy + n + r] = epilogue(w, n + r, isum + r * per_row, j.xs[t]);
-    }
-    for (; n < j.row_end; ++n) {
-      gemv_rows<F, 1>(w, dec, xpad, asum, n, isum);
-      j.y[t * j.ldy + n] = epilogue(w, n, isum, j.xs[t]);
-    }
-  }
-}
 
 // ---- GEMM: 16-row panels, tokens in blocks of TB ------------------------------------------
 
@@ -232,7 +183,8 @@ void build_panel(const matrix_view& w, const typename decoder_for<F>::type& dec,
                        c0 / cpb * D::block_bytes);
     for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
       __m512i v[16];
-      for (int r = 0; r < 16; ++r) v[r] = r < rows ? dec.chunk(st[r], q) : _mm512_setzero_si512();
+      for (int r = 0; r < 16; ++r)
+        v[r] = r < rows ? dec.chunk(st[r], q, 0) : _mm512_setzero_si512();
       transpose16(v);
       int8_t* dst = panel + (c0 + q) * 16 * 64;
       for (int i = 0; i < 16; ++i) _mm512_store_si512(dst + 64 * i, v[i]);
@@ -348,7 +300,7 @@ void f32_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, co
           xv[m] = _mm512_maskz_loadu_ps(lm, x + k0 + 16 * m);
         }
         for (int r = 0; r < R; ++r) {
-          const __m512i u = dec.chunk(st[r], q);
+          const __m512i u = dec.chunk(st[r], q, 0);
           for (int m = 0; m < 4; ++m) {
             // Masks straight from the 16 codes of quarter m keep them in mask registers.
             const __m128i um = _mm512_extracti32x4_epi32(u, m);
@@ -431,7 +383,7 @@ TERNARY_BF16_TARGET void bf16_rows(const matrix_view& w, const typename decoder_
           for (int half = 0; half < 2; ++half)
             xv[i][half] = _mm512_loadu_si512(xs[i] + k0 + 32 * half);
         for (int r = 0; r < R; ++r) {
-          const __m512i u = dec.chunk(st[r], q);
+          const __m512i u = dec.chunk(st[r], q, 0);
           const __m512i t0 =
               _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(u)), table);
           const __m512i t1 = _mm512_permutexvar_epi16(
@@ -496,7 +448,7 @@ constexpr int64_t gemm_min_tokens = 4;
 template <format F>
 void gemm_int8(const gemm_job& j) noexcept {
   if (j.tokens < gemm_min_tokens)
-    gemv<F>(j, j.scratch);
+    simd_gemv<tier, typename decoder_for<F>::type>(j);
   else
     gemm<F>(j, j.scratch);
 }

@@ -179,6 +179,71 @@ inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32
   }
 }
 
+// ---- row-major int8 GEMV shared by the SIMD tiers ------------------------------------------
+// T (the tier) provides vec, halves, rows_per_pass, zero, load_act, dot and hsum; D (the
+// format's decoder) load(block) -> state and chunk(state, q, half) -> the codes of columns
+// [64q + half * 64 / halves, + 64 / halves) of the block. One token's activations stream from
+// L1 while R rows are decoded once per token.
+template <class T, class D, int R>
+void simd_gemv_rows(const matrix_view& w, const D& dec, const int8_t* xpad, const int32_t* asum,
+                    int64_t r0, int32_t* isum /* [R][planes][groups] */) {
+  constexpr int cpb = D::chunks_per_block;
+  constexpr int width = 64 / T::halves;
+  const int64_t nchunks = (w.cols + 63) / 64;
+  const int64_t cpg = (w.group_size + 63) / 64;  // chunks per group (whole row: >= nchunks)
+  const int64_t gpr = w.groups_per_row;
+  for (int p = 0; p < w.planes; ++p) {
+    const uint8_t* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
+    typename T::vec acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = T::zero();
+    int64_t g = 0, in_group = 0;
+    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+      typename D::state st[R];
+      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
+      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
+        for (int h = 0; h < T::halves; ++h) {
+          const typename T::vec a = T::load_act(xpad + 64 * (c0 + q) + width * h);
+          for (int r = 0; r < R; ++r) acc[r] = T::dot(acc[r], dec.chunk(st[r], q, h), a);
+        }
+        if (++in_group == cpg || c0 + q + 1 == nchunks) {
+          for (int r = 0; r < R; ++r) {
+            isum[(r * w.planes + p) * gpr + g] = T::hsum(acc[r]) - asum[g];
+            acc[r] = T::zero();
+          }
+          ++g;
+          in_group = 0;
+        }
+      }
+    }
+  }
+}
+
+template <class T, class D>
+void simd_gemv(const gemm_job& j) {
+  constexpr int R = T::rows_per_pass;
+  const matrix_view& w = *j.w;
+  const D dec;
+  int8_t* xpad = j.scratch;
+  auto* asum = reinterpret_cast<int32_t*>(j.scratch + align64(w.padded_cols));
+  int32_t* isum = asum + align64(w.groups_per_row);  // [R][planes][groups]
+  const int64_t per_row = w.planes * w.groups_per_row;
+  const auto* x = static_cast<const int8_t*>(j.x);
+  for (int64_t t = 0; t < j.tokens; ++t) {
+    pad_token(w, x + t * j.ldx, xpad, asum);
+    int64_t n = j.row_begin;
+    for (; n + R <= j.row_end; n += R) {
+      simd_gemv_rows<T, D, R>(w, dec, xpad, asum, n, isum);
+      for (int r = 0; r < R; ++r)
+        j.y[t * j.ldy + n + r] = epilogue(w, n + r, isum + r * per_row, j.xs[t]);
+    }
+    for (; n < j.row_end; ++n) {
+      simd_gemv_rows<T, D, 1>(w, dec, xpad, asum, n, isum);
+      j.y[t * j.ldy + n] = epilogue(w, n, isum, j.xs[t]);
+    }
+  }
+}
+
 // Packs tokens [t0, t0 + TB) (missing ones zero) for broadcast dot products:
 // xp[(k / 4) * TB + t] = dword of columns k..k+3 of token t, zero-padded to padded_cols;
 // asum[g * TB + t] = sum of token t's activations over group g (tmp: groups_per_row ints).
