@@ -194,6 +194,7 @@ class worker_pool {
       next_ = 1;
       done_ = 0;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     start_.notify_all();
     task(0);
@@ -227,6 +228,14 @@ class worker_pool {
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
+      // Yield-spin briefly before sleeping, so back-to-back calls (a GEMV per layer) reach a
+      // worker without a futex wake-up; the predicate below is still checked under the lock.
+      lock.unlock();
+      for (int spin = 0; spin < spin_iterations; ++spin) {
+        if (published_.load(std::memory_order_acquire) != seen) break;
+        std::this_thread::yield();
+      }
+      lock.lock();
       start_.wait(lock, [&] { return stop_ || (generation_ != seen && next_ < parts_); });
       if (stop_) return;
       seen = generation_;
@@ -240,6 +249,8 @@ class worker_pool {
     }
   }
 
+  static constexpr int spin_iterations = 2000;
+  std::atomic<uint64_t> published_{0};
   std::mutex busy_;
   std::mutex mutex_;
   std::condition_variable start_, finished_;

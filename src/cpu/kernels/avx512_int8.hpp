@@ -122,6 +122,17 @@ struct tier {
   static int32_t hsum(vec v) { return _mm512_reduce_add_epi32(v); }
 };
 
+// 128-bit lane m of v; the intrinsic needs an immediate, which a loop index is only once the
+// loop is unrolled (not at -O0), hence the switch.
+inline __m128i extract128(__m512i v, int m) {
+  switch (m) {
+    case 0: return _mm512_castsi512_si128(v);
+    case 1: return _mm512_extracti32x4_epi32(v, 1);
+    case 2: return _mm512_extracti32x4_epi32(v, 2);
+    default: return _mm512_extracti32x4_epi32(v, 3);
+  }
+}
+
 template <format F>
 struct decoder_for;
 template <>
@@ -303,7 +314,7 @@ void f32_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, co
           const __m512i u = dec.chunk(st[r], q, 0);
           for (int m = 0; m < 4; ++m) {
             // Masks straight from the 16 codes of quarter m keep them in mask registers.
-            const __m128i um = _mm512_extracti32x4_epi32(u, m);
+            const __m128i um = extract128(u, m);
             const __mmask16 pos = _mm_cmpeq_epi8_mask(um, two);
             const __mmask16 neg = _mm_testn_epi8_mask(um, um);  // u == 0
             acc[r][m] = _mm512_mask_add_ps(acc[r][m], pos, acc[r][m], xv[m]);
