@@ -203,7 +203,7 @@ void simd_gemv_rows(const matrix_view& w, const D& dec, const int8_t* xpad, cons
       for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
       for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
         for (int h = 0; h < T::halves; ++h) {
-          const typename T::vec a = T::load_act(xpad + 64 * (c0 + q) + width * h);
+          const auto a = T::load_act(xpad + 64 * (c0 + q) + width * h);
           for (int r = 0; r < R; ++r) acc[r] = T::dot(acc[r], dec.chunk(st[r], q, h), a);
         }
         if (++in_group == cpg || c0 + q + 1 == nchunks) {
