@@ -134,19 +134,7 @@ struct tier {
 };
 
 template <format F>
-struct decoder_for;
-template <>
-struct decoder_for<format::bits2> {
-  using type = bits2_decoder;
-};
-template <>
-struct decoder_for<format::base3> {
-  using type = base3_decoder;
-};
-template <>
-struct decoder_for<format::sherry> {
-  using type = sherry_decoder;
-};
+using decoder_for = pick_decoder<F, bits2_decoder, base3_decoder, sherry_decoder>;
 
 // 8x8 transpose of dwords: in[r] lane i -> out[i] lane r.
 inline void transpose8(__m256i* v) {
@@ -172,9 +160,9 @@ inline void transpose8(__m256i* v) {
 // Plane p of rows [r0, r0 + rows) (rows <= 8): panel[(c * 16 + i) * 32] = dword lane r = codes
 // of row r0 + r, columns 64c + 4i .. + 3.
 template <format F>
-void build_panel(const matrix_view& w, const typename decoder_for<F>::type& dec, int p, int64_t r0,
-                 int rows, int8_t* panel) {
-  using D = typename decoder_for<F>::type;
+void build_panel(const matrix_view& w, const decoder_for<F>& dec, int p, int64_t r0, int rows,
+                 int8_t* panel) {
+  using D = decoder_for<F>;
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
@@ -200,7 +188,7 @@ template <format F>
 TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j) {
   TERNARY_FP_CONTRACT_OFF
   const matrix_view& w = *j.w;
-  const typename decoder_for<F>::type dec;
+  const decoder_for<F> dec;
   const int64_t gpr = w.groups_per_row;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
@@ -273,7 +261,7 @@ constexpr int64_t gemm_min_tokens = 4;
 template <format F>
 void gemm_int8(const gemm_job& j) noexcept {
   if (j.tokens < gemm_min_tokens)
-    simd_gemv<tier, typename decoder_for<F>::type>(j);
+    simd_gemv<tier, decoder_for<F>>(j);
   else
     gemm<F>(j);
 }

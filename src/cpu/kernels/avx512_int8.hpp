@@ -134,19 +134,7 @@ inline __m128i extract128(__m512i v, int m) {
 }
 
 template <format F>
-struct decoder_for;
-template <>
-struct decoder_for<format::bits2> {
-  using type = bits2_decoder;
-};
-template <>
-struct decoder_for<format::base3> {
-  using type = base3_decoder;
-};
-template <>
-struct decoder_for<format::sherry> {
-  using type = sherry_decoder;
-};
+using decoder_for = pick_decoder<F, bits2_decoder, base3_decoder, sherry_decoder>;
 
 // ---- GEMM: 16-row panels, tokens in blocks of TB ------------------------------------------
 
@@ -182,9 +170,9 @@ inline void transpose16(__m512i* v) {
 // Decodes plane p of rows [r0, r0 + rows) (rows <= 16, missing rows zero) into the panel:
 // panel[(c * 16 + i) * 64 ...] = dword lane r = codes of row r0 + r, columns 64c + 4i .. + 3.
 template <format F>
-void build_panel(const matrix_view& w, const typename decoder_for<F>::type& dec, int p, int64_t r0,
-                 int rows, int8_t* panel) {
-  using D = typename decoder_for<F>::type;
+void build_panel(const matrix_view& w, const decoder_for<F>& dec, int p, int64_t r0, int rows,
+                 int8_t* panel) {
+  using D = decoder_for<F>;
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
@@ -207,7 +195,7 @@ template <format F>
 TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j, int8_t* scratch) {
   TERNARY_FP_CONTRACT_OFF
   const matrix_view& w = *j.w;
-  const typename decoder_for<F>::type dec;
+  const decoder_for<F> dec;
   const int64_t gpr = w.groups_per_row;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
@@ -282,9 +270,9 @@ TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j, int8_t* scratch) {
 // Codes u = 2 add the activation, u = 0 subtract it; no multiply, no conversion. (The invalid
 // bits2 code 3, never written by pack, counts as 0 here.)
 template <format F, int R>
-void f32_rows(const matrix_view& w, const typename decoder_for<F>::type& dec, const float* x,
-              int64_t r0, float* out /* [R] */) {
-  using D = typename decoder_for<F>::type;
+void f32_rows(const matrix_view& w, const decoder_for<F>& dec, const float* x, int64_t r0,
+              float* out /* [R] */) {
+  using D = decoder_for<F>;
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
@@ -363,10 +351,10 @@ TERNARY_BF16_TARGET inline void split_bf16(const float* x, int64_t cols, int64_t
 }
 
 template <format F, int R>
-TERNARY_BF16_TARGET void bf16_rows(const matrix_view& w, const typename decoder_for<F>::type& dec,
+TERNARY_BF16_TARGET void bf16_rows(const matrix_view& w, const decoder_for<F>& dec,
                                    const uint16_t* const* xs /* h, m, l */, int64_t r0,
                                    float* out /* [R] */) {
-  using D = typename decoder_for<F>::type;
+  using D = decoder_for<F>;
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
@@ -423,7 +411,7 @@ TERNARY_BF16_TARGET void bf16_rows(const matrix_view& w, const typename decoder_
 template <format F>
 TERNARY_BF16_TARGET void gemm_f32_bf16(const gemm_job& j) {
   const matrix_view& w = *j.w;
-  const typename decoder_for<F>::type dec;
+  const decoder_for<F> dec;
   const auto* x = static_cast<const float*>(j.x);
   auto* h = reinterpret_cast<uint16_t*>(j.scratch);
   uint16_t* m = h + w.padded_cols;
@@ -442,7 +430,7 @@ template <format F>
 void gemm_f32(const gemm_job& j) noexcept {
   if (detail::cpu_has_avx512_bf16()) return gemm_f32_bf16<F>(j);
   const matrix_view& w = *j.w;
-  const typename decoder_for<F>::type dec;
+  const decoder_for<F> dec;
   const auto* x = static_cast<const float*>(j.x);
   for (int64_t t = 0; t < j.tokens; ++t) {
     const float* xt = x + t * j.ldx;
@@ -459,7 +447,7 @@ constexpr int64_t gemm_min_tokens = 4;
 template <format F>
 void gemm_int8(const gemm_job& j) noexcept {
   if (j.tokens < gemm_min_tokens)
-    simd_gemv<tier, typename decoder_for<F>::type>(j);
+    simd_gemv<tier, decoder_for<F>>(j);
   else
     gemm<F>(j, j.scratch);
 }

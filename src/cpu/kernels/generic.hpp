@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/kernel.hpp"
 
@@ -140,6 +141,11 @@ void group_bounds(const matrix_view& w, int64_t g, int64_t* b, int64_t* e) {
   *b = g * w.group_size;
   *e = *b + w.group_size < w.cols ? *b + w.group_size : w.cols;
 }
+
+// The decoder type of format F among a tier's three decoders.
+template <format F, class Bits2, class Base3, class Sherry>
+using pick_decoder = std::conditional_t<F == format::bits2, Bits2,
+                                        std::conditional_t<F == format::base3, Base3, Sherry>>;
 
 // ---- helpers shared by the SIMD kernels of every tier -------------------------------------
 

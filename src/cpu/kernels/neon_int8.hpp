@@ -28,31 +28,29 @@ struct tier {
   static int32_t hsum(vec v) { return vaddvq_s32(v); }
 };
 
-// bits2: quarter h of chunk q = (bytes [16h, 16h + 16) >> 2q) & 3.
-struct bits2_decoder {
-  static constexpr int chunks_per_block = 4;
-  static constexpr int block_bytes = 64;
+// A 64-byte block held as four 16-byte quarters (bits2 and base3 share it).
+struct quarters {
   struct state {
     uint8x16_t w[4];
   };
   state load(const uint8_t* blk) const {
     return {{vld1q_u8(blk), vld1q_u8(blk + 16), vld1q_u8(blk + 32), vld1q_u8(blk + 48)}};
   }
+};
+
+// bits2: quarter h of chunk q = (bytes [16h, 16h + 16) >> 2q) & 3.
+struct bits2_decoder : quarters {
+  static constexpr int chunks_per_block = 4;
+  static constexpr int block_bytes = 64;
   uint8x16_t chunk(const state& s, int q, int h) const {
     return vandq_u8(vshlq_u8(s.w[h], vdupq_n_s8(static_cast<int8_t>(-2 * q))), vdupq_n_u8(3));
   }
 };
 
 // base3: q = byte * 3^n mod 256 (8-bit multiply), digit = [q >= 86] + [q >= 171].
-struct base3_decoder {
+struct base3_decoder : quarters {
   static constexpr int chunks_per_block = 5;
   static constexpr int block_bytes = 64;
-  struct state {
-    uint8x16_t w[4];
-  };
-  state load(const uint8_t* blk) const {
-    return {{vld1q_u8(blk), vld1q_u8(blk + 16), vld1q_u8(blk + 32), vld1q_u8(blk + 48)}};
-  }
   uint8x16_t chunk(const state& s, int n, int h) const {
     static constexpr uint8_t pow3[5] = {1, 3, 9, 27, 81};
     const uint8x16_t q = vmulq_u8(s.w[h], vdupq_n_u8(pow3[n]));
