@@ -266,55 +266,115 @@ TERNARY_NO_FP_CONTRACT void gemm(const gemm_job& j, int8_t* scratch) {
   }
 }
 
-// ---- fp32 activations: trits as masks, masked adds and subtracts ------------------------
-// Codes u = 2 add the activation, u = 0 subtract it; no multiply, no conversion. (The invalid
-// bits2 code 3, never written by pack, counts as 0 here.)
-template <format F, int R>
-void f32_rows(const matrix_view& w, const decoder_for<F>& dec, const float* x, int64_t r0,
-              float* out /* [R] */) {
+// ---- fp32 activations --------------------------------------------------------------------
+// One row loop for both fp32 kernels; a policy says how a 64-column chunk of codes meets the
+// activations (prepared once per token, zero-padded to padded_cols, so no tail masks here).
+
+// Without AVX512_BF16: codes u = 2 add the activation, u = 0 subtract it (no multiply). The
+// invalid bits2 code 3, never written by pack, counts as 0 here.
+struct masked_policy {
+  struct acc_t {
+    __m512 a[4];  // one chain per 16-column quarter of a chunk
+  };
+  struct x_t {
+    __m512 v[4];  // (4 x 16 fp32) columns of the chunk
+  };
+  const float* x;  // padded token
+  x_t load(int64_t k0) const {
+    x_t r;
+    for (int m = 0; m < 4; ++m) r.v[m] = _mm512_loadu_ps(x + k0 + 16 * m);
+    return r;
+  }
+  static acc_t zero() {
+    acc_t r;
+    for (int m = 0; m < 4; ++m) r.a[m] = _mm512_setzero_ps();
+    return r;
+  }
+  static void add(acc_t& acc, __m512i u, const x_t& xv) {
+    const __m128i two = _mm_set1_epi8(2);
+    for (int m = 0; m < 4; ++m) {
+      // Masks straight from the 16 codes of quarter m keep them in mask registers.
+      const __m128i um = extract128(u, m);
+      const __mmask16 pos = _mm_cmpeq_epi8_mask(um, two);
+      const __mmask16 neg = _mm_testn_epi8_mask(um, um);  // u == 0
+      acc.a[m] = _mm512_mask_add_ps(acc.a[m], pos, acc.a[m], xv.v[m]);
+      acc.a[m] = _mm512_mask_sub_ps(acc.a[m], neg, acc.a[m], xv.v[m]);
+    }
+  }
+  static float sum(const acc_t& acc) {
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc.a[0], acc.a[1]), _mm512_add_ps(acc.a[2], acc.a[3])));
+  }
+};
+
+// With AVX512_BF16 (a run-time option inside this tier): each activation is split into three
+// bf16 parts, x ~= h + m + l (24 significant bits, as fp32), and trits become bf16 words (-1, 0,
+// +1; the invalid bits2 code 3 gives +2 as in the reference) by a word table lookup; vdpbf16ps
+// then does 32 multiply-adds per instruction with fp32 accumulation.
+#define TERNARY_BF16_TARGET __attribute__((target("avx512bf16")))
+
+struct bf16_policy {
+  struct acc_t {
+    __m512 a[3];  // h, m, l parts
+  };
+  struct x_t {
+    __m512i v[3][2];  // (3 parts x 2 halves x 32 bf16) activations of the chunk
+  };
+  const uint16_t* parts[3];  // h, m, l of the padded token
+  __m512i table;             // bf16 of t = u - 1 for u = 0..3, repeated
+  TERNARY_BF16_TARGET x_t load(int64_t k0) const {
+    x_t r;
+    for (int i = 0; i < 3; ++i)
+      for (int half = 0; half < 2; ++half)
+        r.v[i][half] = _mm512_loadu_si512(parts[i] + k0 + 32 * half);
+    return r;
+  }
+  static acc_t zero() {
+    acc_t r;
+    for (int i = 0; i < 3; ++i) r.a[i] = _mm512_setzero_ps();
+    return r;
+  }
+  TERNARY_BF16_TARGET void add(acc_t& acc, __m512i u, const x_t& xv) const {
+    const __m512i t0 =
+        _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(u)), table);
+    const __m512i t1 =
+        _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(u, 1)), table);
+    for (int i = 0; i < 3; ++i) {
+      acc.a[i] = _mm512_dpbf16_ps(acc.a[i], (__m512bh)t0, (__m512bh)xv.v[i][0]);
+      acc.a[i] = _mm512_dpbf16_ps(acc.a[i], (__m512bh)t1, (__m512bh)xv.v[i][1]);
+    }
+  }
+  static float sum(const acc_t& acc) {
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc.a[2], acc.a[1]), acc.a[0]));
+  }
+};
+
+// Rows [r0, r0 + R) for one prepared token. Always inlined, so each instantiation takes the
+// instruction set of its caller (plain avx512 for masked_policy, +avx512bf16 for bf16_policy).
+template <class P, format F, int R>
+__attribute__((always_inline)) inline void f32_rows(const matrix_view& w, const decoder_for<F>& dec,
+                                                    const P& pol, int64_t r0, float* out) {
   using D = decoder_for<F>;
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
-  const __m128i two = _mm_set1_epi8(2);
   float total[R] = {};
   for (int p = 0; p < w.planes; ++p) {
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
-    __m512 acc[R][4];  // one chain per 16-column quarter of a chunk
-    for (int r = 0; r < R; ++r)
-      for (int m = 0; m < 4; ++m) acc[r][m] = _mm512_setzero_ps();
+    typename P::acc_t acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = P::zero();
     int64_t g = 0, in_group = 0;
     for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
       typename D::state st[R];
       for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
       for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
-        const int64_t k0 = 64 * (c0 + q);
-        __m512 xv[4];  // (4 x 16 fp32) columns of the chunk, zero past K
-        for (int m = 0; m < 4; ++m) {
-          const int64_t left = w.cols - (k0 + 16 * m);
-          const __mmask16 lm = left >= 16  ? static_cast<__mmask16>(0xffff)
-                               : left <= 0 ? static_cast<__mmask16>(0)
-                                           : static_cast<__mmask16>((1u << left) - 1u);
-          xv[m] = _mm512_maskz_loadu_ps(lm, x + k0 + 16 * m);
-        }
-        for (int r = 0; r < R; ++r) {
-          const __m512i u = dec.chunk(st[r], q, 0);
-          for (int m = 0; m < 4; ++m) {
-            // Masks straight from the 16 codes of quarter m keep them in mask registers.
-            const __m128i um = extract128(u, m);
-            const __mmask16 pos = _mm_cmpeq_epi8_mask(um, two);
-            const __mmask16 neg = _mm_testn_epi8_mask(um, um);  // u == 0
-            acc[r][m] = _mm512_mask_add_ps(acc[r][m], pos, acc[r][m], xv[m]);
-            acc[r][m] = _mm512_mask_sub_ps(acc[r][m], neg, acc[r][m], xv[m]);
-          }
-        }
+        const typename P::x_t xv = pol.load(64 * (c0 + q));
+        for (int r = 0; r < R; ++r) pol.add(acc[r], dec.chunk(st[r], q, 0), xv);
         if (++in_group == cpg || c0 + q + 1 == nchunks) {
           for (int r = 0; r < R; ++r) {
-            const float sum = _mm512_reduce_add_ps(_mm512_add_ps(
-                _mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
-            total[r] += sum * load_scale(w, p, r0 + r, g);
-            for (int m = 0; m < 4; ++m) acc[r][m] = _mm512_setzero_ps();
+            total[r] += P::sum(acc[r]) * load_scale(w, p, r0 + r, g);
+            acc[r] = P::zero();
           }
           ++g;
           in_group = 0;
@@ -325,20 +385,19 @@ void f32_rows(const matrix_view& w, const decoder_for<F>& dec, const float* x, i
   for (int r = 0; r < R; ++r) out[r] = w.bias ? total[r] + w.bias[r0 + r] : total[r];
 }
 
-// With AVX512_BF16 (a run-time option inside this tier): each activation is split exactly
-// enough into three bf16 parts, x ~= h + m + l (24 significant bits, as fp32), and trits become
-// bf16 words (-1, 0, +1; the invalid bits2 code 3 gives +2 as in the reference) by a word
-// table lookup; vdpbf16ps then does 32 multiply-adds per instruction with fp32 accumulation.
-#define TERNARY_BF16_TARGET __attribute__((target("avx512bf16")))
+template <class P, format F>
+__attribute__((always_inline)) inline void f32_token(const matrix_view& w,
+                                                     const decoder_for<F>& dec, const P& pol,
+                                                     const gemm_job& j, float* yt) {
+  int64_t n = j.row_begin;
+  for (; n + 4 <= j.row_end; n += 4) f32_rows<P, F, 4>(w, dec, pol, n, yt + n);
+  for (; n < j.row_end; ++n) f32_rows<P, F, 1>(w, dec, pol, n, yt + n);
+}
 
-TERNARY_BF16_TARGET inline void split_bf16(const float* x, int64_t cols, int64_t padded,
-                                           uint16_t* h, uint16_t* m, uint16_t* l) {
+TERNARY_BF16_TARGET inline void split_bf16(const float* x, int64_t padded, uint16_t* h, uint16_t* m,
+                                           uint16_t* l) {
   for (int64_t k = 0; k < padded; k += 16) {
-    const int64_t left = cols - k;
-    const __mmask16 lm = left >= 16  ? static_cast<__mmask16>(0xffff)
-                         : left <= 0 ? static_cast<__mmask16>(0)
-                                     : static_cast<__mmask16>((1u << left) - 1u);
-    const __m512 v = _mm512_maskz_loadu_ps(lm, x + k);
+    const __m512 v = _mm512_loadu_ps(x + k);
     const __m256bh vh = _mm512_cvtneps_pbh(v);
     const __m512 r1 = _mm512_sub_ps(v, _mm512_cvtpbh_ps(vh));
     const __m256bh vm = _mm512_cvtneps_pbh(r1);
@@ -350,79 +409,30 @@ TERNARY_BF16_TARGET inline void split_bf16(const float* x, int64_t cols, int64_t
   }
 }
 
-template <format F, int R>
-TERNARY_BF16_TARGET void bf16_rows(const matrix_view& w, const decoder_for<F>& dec,
-                                   const uint16_t* const* xs /* h, m, l */, int64_t r0,
-                                   float* out /* [R] */) {
-  using D = decoder_for<F>;
-  constexpr int cpb = D::chunks_per_block;
-  const int64_t nchunks = (w.cols + 63) / 64;
-  const int64_t cpg = (w.group_size + 63) / 64;
-  // bf16 of t = u - 1 for u = 0, 1, 2, 3, repeated over the 32-entry word table.
-  alignas(64) static const uint16_t tw[32] = {0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
-                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
-                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
-                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000};
-  const __m512i table = _mm512_load_si512(tw);
-  float total[R] = {};
-  for (int p = 0; p < w.planes; ++p) {
-    const uint8_t* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
-    __m512 acc[R][3];  // h, m, l parts
-    for (int r = 0; r < R; ++r)
-      for (int i = 0; i < 3; ++i) acc[r][i] = _mm512_setzero_ps();
-    int64_t g = 0, in_group = 0;
-    for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
-      typename D::state st[R];
-      for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
-      for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
-        const int64_t k0 = 64 * (c0 + q);
-        __m512i xv[3][2];  // (3 parts x 2 halves x 32 bf16) activations of the chunk
-        for (int i = 0; i < 3; ++i)
-          for (int half = 0; half < 2; ++half)
-            xv[i][half] = _mm512_loadu_si512(xs[i] + k0 + 32 * half);
-        for (int r = 0; r < R; ++r) {
-          const __m512i u = dec.chunk(st[r], q, 0);
-          const __m512i t0 =
-              _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(u)), table);
-          const __m512i t1 = _mm512_permutexvar_epi16(
-              _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(u, 1)), table);
-          for (int i = 0; i < 3; ++i) {
-            acc[r][i] = _mm512_dpbf16_ps(acc[r][i], (__m512bh)t0, (__m512bh)xv[i][0]);
-            acc[r][i] = _mm512_dpbf16_ps(acc[r][i], (__m512bh)t1, (__m512bh)xv[i][1]);
-          }
-        }
-        if (++in_group == cpg || c0 + q + 1 == nchunks) {
-          for (int r = 0; r < R; ++r) {
-            const float sum =
-                _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[r][2], acc[r][1]), acc[r][0]));
-            total[r] += sum * load_scale(w, p, r0 + r, g);
-            for (int i = 0; i < 3; ++i) acc[r][i] = _mm512_setzero_ps();
-          }
-          ++g;
-          in_group = 0;
-        }
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r) out[r] = w.bias ? total[r] + w.bias[r0 + r] : total[r];
+// Copies token t into a zero-padded fp32 buffer of padded_cols values.
+inline void pad_token_f32(const matrix_view& w, const float* x, float* xpad) {
+  std::memcpy(xpad, x, static_cast<size_t>(w.cols) * sizeof(float));
+  std::memset(xpad + w.cols, 0, static_cast<size_t>(w.padded_cols - w.cols) * sizeof(float));
 }
 
 template <format F>
 TERNARY_BF16_TARGET void gemm_f32_bf16(const gemm_job& j) {
   const matrix_view& w = *j.w;
   const decoder_for<F> dec;
-  const auto* x = static_cast<const float*>(j.x);
-  auto* h = reinterpret_cast<uint16_t*>(j.scratch);
+  auto* xpad = reinterpret_cast<float*>(j.scratch);
+  auto* h = reinterpret_cast<uint16_t*>(j.scratch + align64(4 * w.padded_cols));
   uint16_t* m = h + w.padded_cols;
   uint16_t* l = m + w.padded_cols;
-  const uint16_t* parts[3] = {h, m, l};
+  alignas(64) static const uint16_t tw[32] = {0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
+                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
+                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000,
+                                              0xBF80, 0, 0x3F80, 0x4000, 0xBF80, 0, 0x3F80, 0x4000};
+  const bf16_policy pol{{h, m, l}, _mm512_load_si512(tw)};
+  const auto* x = static_cast<const float*>(j.x);
   for (int64_t t = 0; t < j.tokens; ++t) {
-    split_bf16(x + t * j.ldx, w.cols, w.padded_cols, h, m, l);
-    float* yt = j.y + t * j.ldy;
-    int64_t n = j.row_begin;
-    for (; n + 4 <= j.row_end; n += 4) bf16_rows<F, 4>(w, dec, parts, n, yt + n);
-    for (; n < j.row_end; ++n) bf16_rows<F, 1>(w, dec, parts, n, yt + n);
+    pad_token_f32(w, x + t * j.ldx, xpad);
+    split_bf16(xpad, w.padded_cols, h, m, l);
+    f32_token<bf16_policy, F>(w, dec, pol, j, j.y + t * j.ldy);
   }
 }
 
@@ -431,13 +441,12 @@ void gemm_f32(const gemm_job& j) noexcept {
   if (detail::cpu_has_avx512_bf16()) return gemm_f32_bf16<F>(j);
   const matrix_view& w = *j.w;
   const decoder_for<F> dec;
+  auto* xpad = reinterpret_cast<float*>(j.scratch);
+  const masked_policy pol{xpad};
   const auto* x = static_cast<const float*>(j.x);
   for (int64_t t = 0; t < j.tokens; ++t) {
-    const float* xt = x + t * j.ldx;
-    float* yt = j.y + t * j.ldy;
-    int64_t n = j.row_begin;
-    for (; n + 4 <= j.row_end; n += 4) f32_rows<F, 4>(w, dec, xt, n, yt + n);
-    for (; n < j.row_end; ++n) f32_rows<F, 1>(w, dec, xt, n, yt + n);
+    pad_token_f32(w, x + t * j.ldx, xpad);
+    f32_token<masked_policy, F>(w, dec, pol, j, j.y + t * j.ldy);
   }
 }
 
