@@ -19,6 +19,11 @@ target_include_directories(ternary_headers
                            INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 
 set(_ternary_export_targets ternary ternary_headers)
+foreach(_ternary_component quant io)
+  if(TARGET ternary_${_ternary_component})
+    list(APPEND _ternary_export_targets ternary_${_ternary_component})
+  endif()
+endforeach()
 if(TARGET ternary_cli)
   list(APPEND _ternary_export_targets ternary_cli)
 endif()

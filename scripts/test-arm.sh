@@ -44,6 +44,8 @@ cmake -S . -B "$build_dir" -G Ninja \
   -DTERNARY_BUILD_CLI=OFF \
   -DTERNARY_ENABLE_CUDA=OFF \
   -DTERNARY_CPU_ISAS="scalar;neon" \
+  -DEigen3_DIR=/usr/share/eigen3/cmake \
+  -Dnlohmann_json_DIR=/usr/share/cmake/nlohmann_json \
   "$@"
 cmake --build "$build_dir" --parallel "$jobs"
 

@@ -1,0 +1,3 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sources of ternary::quant: the activation-aware mode.
+set(TERNARY_QUANT_AWARE_SOURCES src/quant/aware.cpp)
