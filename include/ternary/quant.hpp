@@ -17,12 +17,13 @@
 ///     are.
 ///   - ptqtp:        two trit-planes, W-hat = a1·T1 + a2·T2 per scale unit, by ridge-regularized
 ///                   alternating least squares with the 9-way search (max_iterations, stop when
-///                   the scales move less than tolerance).
+///                   the scales move less than tolerance), from T1 = T2 = sign(w).
 ///   - ptqtp_global: two trit-planes by the near-global solver over sorted |w|.
 ///     PTQTP planes are canonical: a1 >= a2 >= 0 (signs folded into the trits).
 ///   - sherry:       3:4 projection: in each quad of 4 columns zero the smallest |w| (lowest index
 ///                   on ties), sign of the rest, alpha = mean |w| over kept lanes (the exact L2
-///                   optimum). A kept exact zero packs as +1. Needs format::sherry.
+///                   optimum). A kept exact zero packs as +1. Packs into any format; the other
+///                   methods pack into format::sherry only when their trits happen to be 3:4.
 ///
 /// Every method works per tensor, per row or per group (granularity and group_size of
 /// `options`; a group is a positive multiple of 64 columns). Results are deterministic: the same
@@ -81,11 +82,12 @@ struct calibration {
 
 struct options {
   method algo = method::optimal;
-  format fmt = format::bits2;  ///< packed format of the result (sherry needs format::sherry)
+  format fmt = format::bits2;  ///< packed format of the result (any format holds sherry)
   scale_granularity granularity = scale_granularity::per_row;
-  int64_t group_size = 0;  ///< per_group only: a positive multiple of 64
+  int64_t group_size = 0;                    ///< per_group only: a positive multiple of 64
   scale_type scale_dtype = scale_type::f32;  ///< f16: codes are re-chosen for the rounded scales
-  /// twn: threshold as a fraction of mean|w| (0.7 when <= 0); ttq: fraction of max|w| (0.05).
+  /// twn: threshold as a fraction of mean|w|, in (0, 10] (0 = 0.7); ttq: as a fraction of
+  /// max|w|, in (0, 1) (0 = 0.05). Other methods ignore it; negative or non-finite is an error.
   double threshold_factor = 0.0;
   bool refit_scale = false;  ///< absmean: least-squares alpha on the RoundClip mask
   int max_iterations = 50;   ///< ptqtp: alternating least-squares iterations at most
@@ -98,26 +100,29 @@ struct options {
 };
 
 struct stats {
-  double rel_error = 0;         ///< ||W - W-hat||_F / ||W||_F (0 for an all-zero W)
-  double output_rel_error = -1; ///< ||X(W - W-hat)^T|| / ||X W^T|| with calibration, else -1
+  double rel_error = 0;              ///< ||W - W-hat||_F / ||W||_F (0 for an all-zero W)
+  double output_rel_error = -1;      ///< ||X(W - W-hat)^T|| / ||X W^T|| with calibration, else -1
   double zero_fraction[2] = {0, 0};  ///< fraction of zero trits per plane (real columns only)
-  float scale_min = 0;          ///< smallest scale over planes and units
-  float scale_max = 0;          ///< largest scale
-  int64_t iterations_max = 0;   ///< ptqtp: most iterations any unit took (else 0)
-  double iterations_mean = 0;   ///< ptqtp: mean over units
-  int64_t nonfinite = 0;        ///< NaN/Inf weights replaced by 0 (lenient mode)
-  double bits_per_weight = 0;   ///< storage bits per real weight (trits + scales + bias)
+  float scale_min = 0;               ///< smallest scale over planes and units
+  float scale_max = 0;               ///< largest scale
+  int64_t iterations_max = 0;        ///< ptqtp: most iterations any unit took (ptqtp_global: of the
+                                     ///< final interval polish); 0 for the other methods
+  double iterations_mean = 0;        ///< ptqtp, ptqtp_global: mean over units
+  int64_t nonfinite = 0;             ///< NaN/Inf weights replaced by 0 (lenient mode)
+  double bits_per_weight = 0;        ///< storage bits per real weight (trits + scales + bias)
 };
 
 /// Ternarizes W (rows x cols, leading dimension ld >= cols) into `out` (an owning matrix).
 /// `st` may be null. Errors: null_pointer, invalid_argument (sizes, options, a method the
-/// format cannot hold), invalid_scale (NaN/Inf weights without lenient_nonfinite, or in the
-/// calibration data), size_overflow, out_of_memory; the message names the cause.
+/// format cannot hold), buffer_too_small (ld < cols), invalid_scale (NaN/Inf weights without
+/// lenient_nonfinite, a scale that overflows fp16, or NaN/Inf in the calibration data),
+/// size_overflow, out_of_memory; the message names the cause.
 TERNARY_API status ternarize(const float* w, int64_t rows, int64_t cols, int64_t ld,
                              const options& opt, packed_matrix* out, stats* st) noexcept;
 
 /// Relative error ||W - W-hat||_F / ||W||_F of a packed matrix against W, accumulated in double
-/// in row order.
+/// in row order (per-row sums, then rows in order; 0 for an all-zero W). NaN/Inf elements of W
+/// count as 0, as in lenient mode, so this equals stats::rel_error of the ternarize() call.
 TERNARY_API status relative_error(const float* w, int64_t ld, const packed_matrix& q,
                                   double* out) noexcept;
 
