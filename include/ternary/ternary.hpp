@@ -15,6 +15,13 @@
 #include "ternary/status.hpp"
 #include "ternary/version.hpp"
 
+// Declared here, defined in the libraries on top of ternary::ternary: link ternary::quant for
+// the ternarizers and ternary::io for files and interop.
+#include "ternary/interop.hpp"
+#include "ternary/io/gguf.hpp"
+#include "ternary/io/safetensors.hpp"
+#include "ternary/quant.hpp"
+
 namespace ternary {
 /// Library version as "MAJOR.MINOR.PATCH" (of the compiled part, which may differ from the
 /// headers' TERNARY_VERSION_STRING if a consumer mixes installs).

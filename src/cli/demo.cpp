@@ -2,10 +2,11 @@
 // `ternary demo`: an end-to-end tour of the library on a synthetic matrix.
 //
 //   1. W (N x K) ~ N(0, 1) from std::mt19937_64(seed); X (T x K) ~ N(0, 1) from a second stream.
-//   2. Ternarize: BitNet absmean per row and per group of G, Sherry 3:4 per row, and two trit
-//      planes per row (plane 2 = absmean of the residual W - alpha1 * T1).
-//   3. Pack every variant through packed_matrix::pack and check the round trip (dequantize()
-//      must equal alpha * t exactly); report ||W - W_hat||_F / ||W||_F.
+//   2. Run every ternarizer of ternary::quant on the first --quant-rows rows and print a table.
+//   3. Ternarize the whole W with ternary::quant: BitNet absmean per row and per group of G,
+//      Sherry 3:4 per row, and PTQTP trit planes per row; check the round trip (dequantize()
+//      must equal the unpacked scales times the unpacked trits exactly); report
+//      ||W - W_hat||_F / ||W||_F.
 //   4. Run GEMV (token 0) and GEMM (T tokens) through ternary::gemv / ternary::gemm on the int8
 //      and the f32 activation paths, compare with ref::gemm_int8 (bit-exact) and ref::gemm_f32
 //      (relative tolerance) on a subset of rows, and time each kernel (best of --reps).
@@ -26,10 +27,12 @@
 #include <vector>
 
 #include "common.hpp"
+#include "files.hpp"
 #include "table.hpp"
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "ternary/quant.hpp"
 #include "ternary/ref/gemm.hpp"
 #include "ternary/ref/quantize.hpp"
 #include "ternary/ternary.hpp"
@@ -46,8 +49,6 @@ constexpr double time_budget_s = 0.1;
 constexpr int64_t max_tokens = 65536;
 /// Largest --threads.
 constexpr int64_t max_threads = 1024;
-/// Floor of the absmean scale (BitNet b1.58).
-constexpr float absmean_floor = 1e-5f;
 
 struct demo_options {
   int64_t rows = 4096;
@@ -59,12 +60,7 @@ struct demo_options {
   std::string isa;
   int64_t reps = 5;
   int64_t check_rows = 64;
-};
-
-/// Trits (rows x cols, row-major) and scales (one per row or per (row, group)) of one plane.
-struct plane {
-  std::vector<int8_t> trits;
-  std::vector<float> scales;
+  int64_t quant_rows = 512;
 };
 
 /// One packed variant of the matrix.
@@ -72,168 +68,125 @@ struct variant {
   std::string format_label;  ///< e.g. "bits2", "bits2 x2"
   std::string scales_label;  ///< e.g. "row f32", "g128 f16"
   matrix_desc desc;
-  const plane* planes[2] = {nullptr, nullptr};
+  quant::method algo = quant::method::absmean;
   packed_matrix w;
   double rel_error = 0.0;          ///< ||W - W_hat||_F / ||W||_F from w.dequantize()
   int64_t roundtrip_mismatch = 0;  ///< elements where dequantize() != sum alpha * t
 };
 
 // ---------------------------------------------------------------------------------------------
-// Ternarizers
+// Ternarizing and packing
 
-/// BitNet absmean on n values: gamma = max(mean|w|, 1e-5), t = clamp(nearbyint(w / gamma), -1, 1).
-/// Returns alpha = gamma.
-float absmean(const float* w, int64_t n, int8_t* t) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += std::fabs(static_cast<double>(w[i]));
-  const float gamma = std::max(static_cast<float>(sum / static_cast<double>(n)), absmean_floor);
-  for (int64_t i = 0; i < n; ++i) {
-    // clamp(nearbyint(v), -1, 1) for finite v, without the libm call: ties round to even, so
-    // |v| <= 0.5 gives 0 and anything larger saturates to sign(v).
-    const float v = w[i] / gamma;
-    t[i] = static_cast<int8_t>((v > 0.5f) - (v < -0.5f));
-  }
-  return gamma;
-}
-
-/// Absmean per row (group == 0) or per group of `group` columns of each row.
-plane ternarize_absmean(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t group) {
-  const int64_t g = group > 0 ? group : cols;
-  const int64_t groups = (cols + g - 1) / g;
-  plane out;
-  out.trits.resize(static_cast<size_t>(rows * cols));
-  out.scales.resize(static_cast<size_t>(rows * groups));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < groups; ++j) {
-      const int64_t begin = j * g;
-      const int64_t n = std::min(g, cols - begin);
-      const int64_t at = r * cols + begin;
-      out.scales[static_cast<size_t>(r * groups + j)] =
-          absmean(w.data() + at, n, out.trits.data() + at);
-    }
-  }
-  return out;
-}
-
-/// Sherry 3:4 per row: in each quad of 4 columns zero the lane of smallest |w| (lowest index on
-/// ties) and keep sign(w) (w == 0 counts as +1) on the others; alpha = mean |w| of kept lanes.
-/// A quad cut short by K keeps all its real lanes (the packer pads it to a 3:4 pattern).
-plane ternarize_sherry(const std::vector<float>& w, int64_t rows, int64_t cols) {
-  plane out;
-  out.trits.resize(static_cast<size_t>(rows * cols));
-  out.scales.resize(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* wr = &w[static_cast<size_t>(r * cols)];
-    int8_t* tr = &out.trits[static_cast<size_t>(r * cols)];
-    double kept_sum = 0.0;
-    int64_t kept = 0;
-    for (int64_t q = 0; q < cols; q += 4) {
-      const int64_t lanes = std::min<int64_t>(4, cols - q);
-      int64_t zero = -1;
-      if (lanes == 4) {
-        zero = q;
-        for (int64_t k = q + 1; k < q + 4; ++k) {
-          if (std::fabs(wr[k]) < std::fabs(wr[zero])) zero = k;
-        }
-      }
-      for (int64_t k = q; k < q + lanes; ++k) {
-        if (k == zero) {
-          tr[k] = 0;
-        } else {
-          tr[k] = wr[k] < 0.0f ? -1 : 1;
-          kept_sum += std::fabs(static_cast<double>(wr[k]));
-          ++kept;
-        }
-      }
-    }
-    out.scales[static_cast<size_t>(r)] =
-        kept > 0 ? static_cast<float>(kept_sum / static_cast<double>(kept)) : 0.0f;
-  }
-  return out;
-}
-
-/// Residual W - alpha * T of a per-row plane.
-std::vector<float> residual(const std::vector<float>& w, const plane& p, int64_t rows,
-                            int64_t cols) {
-  std::vector<float> r(w.size());
-  for (int64_t i = 0; i < rows; ++i) {
-    const float a = p.scales[static_cast<size_t>(i)];
-    for (int64_t k = 0; k < cols; ++k) {
-      const size_t at = static_cast<size_t>(i * cols + k);
-      r[at] = w[at] - a * static_cast<float>(p.trits[at]);
-    }
-  }
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Packing and weight error
-
-/// Packs `v` and measures its weight error and dequantize() round trip; `buffer` is scratch of
-/// rows * cols floats.
-void pack_variant(variant& v, const std::vector<float>& w, std::vector<float>& buffer) {
+/// Ternarizes W into v.w with ternary::quant (v.algo, v.desc's layout), takes the weight error
+/// from its statistics, and checks dequantize() against the unpacked trits times the unpacked
+/// scales. `buffer` is scratch of rows * cols floats.
+void make_variant(variant& v, const std::vector<float>& w, int threads,
+                  std::vector<float>& buffer) {
   const int64_t rows = v.desc.rows;
   const int64_t cols = v.desc.cols;
+  quant::options qo;
+  qo.algo = v.algo;
+  qo.fmt = v.desc.fmt;
+  qo.granularity = v.desc.granularity;
+  qo.group_size = v.desc.group_size;
+  qo.scale_dtype = v.desc.scale_dtype;
+  qo.threads = threads;
+  quant::stats st;
+  check_or_exit(quant::ternarize(w.data(), rows, cols, cols, qo, &v.w, &st));
+  v.rel_error = st.rel_error;
+  check_or_exit(v.w.dequantize(buffer.data(), cols));
+
   const bool grouped = v.desc.granularity == scale_granularity::per_group;
   const int64_t group = grouped ? v.desc.group_size : cols;
   const int64_t groups = (cols + group - 1) / group;
-  const int8_t* trits[2] = {nullptr, nullptr};
-  const float* scales[2] = {nullptr, nullptr};
-  for (int p = 0; p < v.desc.planes; ++p) {
-    trits[p] = v.planes[p]->trits.data();
-    scales[p] = v.planes[p]->scales.data();
+  std::vector<int8_t> trits[2];
+  std::vector<float> scales[2];
+  for (int p = 0; p < v.w.planes(); ++p) {
+    trits[p].resize(static_cast<size_t>(rows * cols));
+    scales[p].resize(static_cast<size_t>(v.w.scale_count()));
+    check_or_exit(v.w.unpack_trits(p, trits[p].data(), cols));
+    check_or_exit(v.w.unpack_scales(p, scales[p].data()));
   }
-  check_or_exit(packed_matrix::pack(v.desc, trits, cols, scales, nullptr, &v.w));
-  check_or_exit(v.w.dequantize(buffer.data(), cols));
-
-  // The scales as the kernels see them (f16 storage rounds them).
-  std::vector<float> eff[2];
-  for (int p = 0; p < v.desc.planes; ++p) {
-    eff[p].assign(scales[p], scales[p] + rows * groups);
-    if (v.desc.scale_dtype == scale_type::f16) {
-      for (float& a : eff[p]) a = half_to_float(float_to_half(a));
-    }
-  }
-  double err2 = 0.0;
-  double norm2 = 0.0;
   int64_t mismatch = 0;
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t end = std::min(cols, (g + 1) * group);
-      const size_t si = static_cast<size_t>(r * groups + g);
+      size_t si = 0;
+      if (v.desc.granularity == scale_granularity::per_row) si = static_cast<size_t>(r);
+      if (grouped) si = static_cast<size_t>(r * groups + g);
       for (int64_t k = g * group; k < end; ++k) {
         const size_t at = static_cast<size_t>(r * cols + k);
         float expect = 0.0f;
-        for (int p = 0; p < v.desc.planes; ++p) {
-          expect += eff[p][si] * static_cast<float>(trits[p][at]);
+        for (int p = 0; p < v.w.planes(); ++p) {
+          expect += scales[p][si] * static_cast<float>(trits[p][at]);
         }
-        const float got = buffer[at];
-        mismatch += got == expect ? 0 : 1;
-        const double d = static_cast<double>(w[at]) - static_cast<double>(got);
-        err2 += d * d;
-        norm2 += static_cast<double>(w[at]) * static_cast<double>(w[at]);
+        mismatch += buffer[at] == expect ? 0 : 1;
       }
     }
   }
-  v.rel_error = norm2 > 0.0 ? std::sqrt(err2 / norm2) : std::sqrt(err2);
   v.roundtrip_mismatch = mismatch;
+}
+
+/// Every ternarizer on the first `rows` rows of W: bits per weight, weight error, zeros, time.
+void print_ternarizer_table(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t group,
+                            int threads) {
+  struct entry {
+    quant::method algo;
+    format fmt;
+    int64_t group;
+  };
+  const entry entries[] = {
+      {quant::method::twn, format::bits2, 0},
+      {quant::method::optimal, format::bits2, 0},
+      {quant::method::optimal, format::base3, group},
+      {quant::method::absmean, format::bits2, 0},
+      {quant::method::ttq, format::bits2, 0},
+      {quant::method::ttq_optimal, format::bits2, 0},
+      {quant::method::sherry, format::sherry, 0},
+      {quant::method::ptqtp, format::bits2, group},
+      {quant::method::ptqtp_global, format::bits2, group},
+  };
+  text_table table({{"method", text_table::align::left},
+                    {"format", text_table::align::left},
+                    {"scales", text_table::align::left},
+                    {"planes", text_table::align::right},
+                    {"bits/w", text_table::align::right},
+                    {"weight err", text_table::align::right},
+                    {"zeros", text_table::align::right},
+                    {"scale range", text_table::align::right},
+                    {"time", text_table::align::right}});
+  for (const entry& e : entries) {
+    quant::options qo;
+    qo.algo = e.algo;
+    qo.fmt = e.fmt;
+    if (e.group > 0) {
+      qo.granularity = scale_granularity::per_group;
+      qo.group_size = e.group;
+    }
+    qo.threads = threads;
+    quant::stats st;
+    packed_matrix m;
+    const auto t0 = std::chrono::steady_clock::now();
+    check_or_exit(quant::ternarize(w.data(), rows, cols, cols, qo, &m, &st));
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int planes = m.planes();
+    table.add_row(
+        {quant::method_name(e.algo), format_name(e.fmt),
+         e.group > 0 ? fmt::format("g{}", e.group) : "row", std::to_string(planes),
+         fmt::format("{:.3f}", packed_bits_per_weight(m)), fmt::format("{:.4f}", st.rel_error),
+         planes == 2
+             ? fmt::format("{:.0f}%/{:.0f}%", 100 * st.zero_fraction[0], 100 * st.zero_fraction[1])
+             : fmt::format("{:.0f}%", 100 * st.zero_fraction[0]),
+         fmt::format("{:.3g}..{:.3g}", st.scale_min, st.scale_max), format_time(dt)});
+  }
+  fmt::print("ternarizers on rows [0, {}) of W (ternary::quant, {} thread{}):\n", rows, threads,
+             threads == 1 ? "" : "s");
+  table.print(stdout);
+  fmt::print("\n");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
-
-std::string format_time(double seconds) {
-  if (seconds < 1e-3) return fmt::format("{:.1f} µs", seconds * 1e6);
-  if (seconds < 1.0) return fmt::format("{:.2f} ms", seconds * 1e3);
-  return fmt::format("{:.2f} s", seconds);
-}
-
-std::string format_bytes(double bytes) {
-  if (bytes < 1024.0) return fmt::format("{:.0f} B", bytes);
-  if (bytes < 1024.0 * 1024.0) return fmt::format("{:.2f} KiB", bytes / 1024.0);
-  if (bytes < 1024.0 * 1024.0 * 1024.0) return fmt::format("{:.2f} MiB", bytes / 1048576.0);
-  return fmt::format("{:.2f} GiB", bytes / 1073741824.0);
-}
 
 /// Lays out `items` after `head` in lines of at most `width` columns, each item followed by
 /// `sep` (but the last) and never split; continuation lines are indented by 4.
@@ -388,24 +341,17 @@ int run_demo(const demo_options& o) {
     for (float& v : x) v = normal(rng);
   }
 
-  // Ternarize and pack.
-  const plane row_absmean = ternarize_absmean(w, rows, cols, 0);
-  const plane group_absmean = ternarize_absmean(w, rows, cols, o.group);
-  const plane sherry = ternarize_sherry(w, rows, cols);
-  const plane second = ternarize_absmean(residual(w, row_absmean, rows, cols), rows, cols, 0);
-  for (variant& v : variants) {
-    if (v.desc.fmt == format::sherry) {
-      v.planes[0] = &sherry;
-    } else if (v.desc.granularity == scale_granularity::per_group) {
-      v.planes[0] = &group_absmean;
-    } else {
-      v.planes[0] = &row_absmean;
-      if (v.desc.planes == 2) v.planes[1] = &second;
-    }
-  }
+  // Ternarize and pack: BitNet absmean, Sherry 3:4, PTQTP trit planes.
+  print_ternarizer_table(w, std::min(rows, o.quant_rows), cols, o.group,
+                         static_cast<int>(o.threads));
   {
     std::vector<float> scratch(static_cast<size_t>(rows * cols));
-    for (variant& v : variants) pack_variant(v, w, scratch);
+    for (variant& v : variants) {
+      v.algo = v.desc.fmt == format::sherry ? quant::method::sherry
+               : v.desc.planes == 2         ? quant::method::ptqtp
+                                            : quant::method::absmean;
+      make_variant(v, w, static_cast<int>(o.threads), scratch);
+    }
   }
 
   // Activations quantized by the library (the oracle's input), checked against ref.
@@ -521,7 +467,7 @@ int run_demo(const demo_options& o) {
   fmt::print("{}\n", wrap_words(fmt::format(
                          "time: best of {} run{} (fewer once a kernel has run {} s); weight GB/s "
                          "= packed weight bytes / time. x2 = two trit planes, W_hat = a1*T1 + "
-                         "a2*T2, plane 2 the absmean of the residual.",
+                         "a2*T2 (PTQTP).",
                          reps, reps == 1 ? "" : "s", time_budget_s)));
   std::vector<std::string> errors;
   for (const variant& v : variants) {
@@ -589,9 +535,14 @@ void register_demo(CLI::App& app) {
                   "Rows checked against the scalar reference, plus the last (0 = all)")
       ->check(integer_in(0))
       ->capture_default_str();
+  cmd->add_option("--quant-rows", opts->quant_rows,
+                  "Rows of W the ternarizer table runs every method on")
+      ->check(integer_in(1))
+      ->capture_default_str();
   cmd->footer(fmt::format(
-      "Weights are ternarized with BitNet absmean (per row, per group), Sherry 3:4 and two\n"
-      "trit planes. Exit status 1 if an int8 result is not bit-exact or an f32 result is off by\n"
+      "Weights are ternarized with BitNet absmean (per row, per group), Sherry 3:4 and PTQTP\n"
+      "trit planes (ternary::quant). Exit status 1 if an int8 result is not bit-exact or an f32 "
+      "result is off by\n"
       "more than {:.0e} of max|ref|.",
       f32_tolerance));
   cmd->callback([opts]() {

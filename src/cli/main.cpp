@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "commands.hpp"
 #include "common.hpp"
 #include "demo.hpp"
 #include <CLI/CLI.hpp>
@@ -32,6 +33,9 @@ int run(int argc, char** argv) {
   });
 
   cli::register_demo(app);
+  cli::register_quantize(app);
+  cli::register_convert(app);
+  cli::register_inspect(app);
 
   try {
     app.parse(argc, argv);
