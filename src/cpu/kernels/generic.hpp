@@ -8,6 +8,7 @@
 // Include once per ISA translation unit; the unit defines its kernels_<isa>() table.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -190,21 +191,36 @@ inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32
 // format's decoder) load(block) -> state and chunk(state, q, half) -> the codes of columns
 // [64q + half * 64 / halves, + 64 / halves) of the block. One token's activations stream from
 // L1 while R rows are decoded once per token.
+//
+// The R rows of a pass are one contiguous region of R * row_bytes bytes, read as R interleaved
+// streams of row_bytes each: too short-lived for hardware stream prefetchers to ramp up on when
+// the weights come from DRAM. So while a pass runs, the next pass's region (rows below
+// row_limit) is prefetched linearly into L2, R blocks' worth of bytes per block step, and
+// arrives before that pass starts.
 template <class T, class D, int R>
 void simd_gemv_rows(const matrix_view& w, const D& dec, const int8_t* xpad, const int32_t* asum,
-                    int64_t r0, int32_t* isum /* [R][planes][groups] */) {
+                    int64_t r0, int64_t row_limit, int32_t* isum /* [R][planes][groups] */) {
   constexpr int cpb = D::chunks_per_block;
   constexpr int width = 64 / T::halves;
+  constexpr int64_t step_bytes = int64_t{R} * D::block_bytes;  // prefetched per block step
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;  // chunks per group (whole row: >= nchunks)
   const int64_t gpr = w.groups_per_row;
+  const int64_t next_rows = std::min<int64_t>(R, row_limit - (r0 + R));
+  const int64_t next_bytes = next_rows > 0 ? next_rows * w.row_bytes : 0;
   for (int p = 0; p < w.planes; ++p) {
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
+    const char* next = reinterpret_cast<const char*>(w.weights[p] + (r0 + R) * w.row_bytes);
     typename T::vec acc[R];
     for (int r = 0; r < R; ++r) acc[r] = T::zero();
     int64_t g = 0, in_group = 0;
     for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+      const int64_t pf = c0 / cpb * step_bytes;
+      if (pf < next_bytes) {
+        const int64_t pf_end = std::min(pf + step_bytes, next_bytes);
+        for (int64_t b = pf; b < pf_end; b += 64) __builtin_prefetch(next + b, 0, 2);
+      }
       typename D::state st[R];
       for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
       for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
@@ -239,12 +255,12 @@ void simd_gemv(const gemm_job& j) {
     pad_token(w, x + t * j.ldx, xpad, asum);
     int64_t n = j.row_begin;
     for (; n + R <= j.row_end; n += R) {
-      simd_gemv_rows<T, D, R>(w, dec, xpad, asum, n, isum);
+      simd_gemv_rows<T, D, R>(w, dec, xpad, asum, n, j.row_end, isum);
       for (int r = 0; r < R; ++r)
         j.y[t * j.ldy + n + r] = epilogue(w, n + r, isum + r * per_row, j.xs[t]);
     }
     for (; n < j.row_end; ++n) {
-      simd_gemv_rows<T, D, 1>(w, dec, xpad, asum, n, isum);
+      simd_gemv_rows<T, D, 1>(w, dec, xpad, asum, n, j.row_end, isum);
       j.y[t * j.ldy + n] = epilogue(w, n, isum, j.xs[t]);
     }
   }
