@@ -20,9 +20,11 @@
 #include "detail/isa_select.hpp"
 
 // GCC 12 reports its own _mm512_reduce_* / _mm512_undefined helpers as "maybe uninitialized"
-// once inlined (a false positive); silence it for this header's users only.
+// once inlined (a false positive; with -fsanitize=address it says "uninitialized", GCC bug
+// 105593); silence it for this header's users only.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace ternary {
@@ -353,19 +355,25 @@ struct bf16_policy {
 // instruction set of its caller (plain avx512 for masked_policy, +avx512bf16 for bf16_policy).
 template <class P, format F, int R>
 __attribute__((always_inline)) inline void f32_rows(const matrix_view& w, const decoder_for<F>& dec,
-                                                    const P& pol, int64_t r0, float* out) {
+                                                    const P& pol, int64_t r0, int64_t row_limit,
+                                                    float* out) {
   using D = decoder_for<F>;
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
+  constexpr int64_t step_bytes = int64_t{R} * D::block_bytes;
+  const int64_t next_rows = std::min<int64_t>(R, row_limit - (r0 + R));
+  const int64_t next_bytes = next_rows > 0 ? next_rows * w.row_bytes : 0;
   float total[R] = {};
   for (int p = 0; p < w.planes; ++p) {
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
+    const char* next = reinterpret_cast<const char*>(w.weights[p] + (r0 + R) * w.row_bytes);
     typename P::acc_t acc[R];
     for (int r = 0; r < R; ++r) acc[r] = P::zero();
     int64_t g = 0, in_group = 0;
     for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
+      prefetch_step(next, next_bytes, c0 / cpb * step_bytes, step_bytes);  // as simd_gemv_rows
       typename D::state st[R];
       for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
       for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
@@ -390,8 +398,8 @@ __attribute__((always_inline)) inline void f32_token(const matrix_view& w,
                                                      const decoder_for<F>& dec, const P& pol,
                                                      const gemm_job& j, float* yt) {
   int64_t n = j.row_begin;
-  for (; n + 4 <= j.row_end; n += 4) f32_rows<P, F, 4>(w, dec, pol, n, yt + n);
-  for (; n < j.row_end; ++n) f32_rows<P, F, 1>(w, dec, pol, n, yt + n);
+  for (; n + 4 <= j.row_end; n += 4) f32_rows<P, F, 4>(w, dec, pol, n, j.row_end, yt + n);
+  for (; n < j.row_end; ++n) f32_rows<P, F, 1>(w, dec, pol, n, j.row_end, yt + n);
 }
 
 TERNARY_BF16_TARGET inline void split_bf16(const float* x, int64_t padded, uint16_t* h, uint16_t* m,
