@@ -42,6 +42,16 @@ const cpu::kernel_table* table_for(isa i) noexcept {
   }
 }
 
+}  // namespace
+
+cpu::quantize_fn cpu::active_quantizer() noexcept {
+  const isa i = active_isa();
+  const cpu::kernel_table* t = isa_available(i) ? table_for(i) : nullptr;
+  return t ? t->quantize : cpu::kernels_scalar()->quantize;
+}
+
+namespace {
+
 cpu::gemm_fn kernel_for(isa i, const matrix_view& w, act_type a) noexcept {
   const cpu::kernel_table* t = table_for(i);
   if (!t || !is_valid(w.fmt)) return nullptr;

@@ -30,6 +30,10 @@ struct gemm_job {
 
 using gemm_fn = void (*)(const gemm_job&) noexcept;
 
+/// Quantizes one token of k activations to int8 (ref::quantize_row's arithmetic, bit for bit)
+/// and returns its scale. The input is finite (checked by the caller).
+using quantize_fn = float (*)(const float* x, int64_t k, int8_t* q) noexcept;
+
 /// Scratch a kernel may use (64-byte aligned, carved by the kernel): decoded rows, a 16-row
 /// decoded panel with its scales, activations padded and interleaved for the dot instruction
 /// (tokens rounded up to 16), and per-(group, token) activation sums.
@@ -46,7 +50,11 @@ inline int64_t scratch_bytes(const matrix_view& w, int64_t tokens) {
 struct kernel_table {
   gemm_fn int8[3];
   gemm_fn f32[3];
+  quantize_fn quantize;
 };
+
+/// The quantizer of the active ISA (the scalar one when that ISA cannot run here).
+quantize_fn active_quantizer() noexcept;
 
 // One accessor per ISA translation unit; call only when isa_available() says the CPU can run it.
 const kernel_table* kernels_scalar() noexcept;

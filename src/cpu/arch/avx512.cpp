@@ -3,6 +3,7 @@
 // compiled with those flags (CMake); the dispatcher calls into it only after CPUID says the CPU
 // can run them. Int8 activations use vpdpbusd kernels, fp32 activations masked adds.
 #include "cpu/kernels/avx512_int8.hpp"
+#include "cpu/kernels/quantize_xsimd.hpp"
 
 namespace ternary {
 namespace cpu {
@@ -12,6 +13,7 @@ constexpr kernel_table avx512_table = {
      &avx512::gemm_int8<format::sherry>},
     {&avx512::gemm_f32<format::bits2>, &avx512::gemm_f32<format::base3>,
      &avx512::gemm_f32<format::sherry>},
+    &xq::quantize_row<xsimd::avx512bw>,
 };
 }  // namespace
 const kernel_table* kernels_avx512() noexcept { return &avx512_table; }

@@ -15,6 +15,8 @@
 
 #include "cpu/kernel.hpp"
 
+#include "ternary/ref/quantize.hpp"
+
 namespace ternary {
 namespace cpu {
 namespace {
@@ -349,9 +351,14 @@ void gemm_f32(const gemm_job& j) noexcept {
   }
 }
 
+inline float quantize_row_scalar(const float* x, int64_t k, int8_t* q) noexcept {
+  return ref::quantize_row(x, k, q);
+}
+
 constexpr kernel_table generic_table = {
     {&gemm_int8<format::bits2>, &gemm_int8<format::base3>, &gemm_int8<format::sherry>},
     {&gemm_f32<format::bits2>, &gemm_f32<format::base3>, &gemm_f32<format::sherry>},
+    &quantize_row_scalar,
 };
 
 }  // namespace
