@@ -167,6 +167,16 @@ const env_choice& env() {
 
 std::atomic<int> override_isa{-1};
 
+// The ISA compute calls use (set_isa() override, else TERNARY_ISA, else the best), or -1 when
+// TERNARY_ISA names one that cannot run. Records no message.
+int chosen_isa() noexcept {
+  const int o = override_isa.load(std::memory_order_relaxed);
+  if (o >= 0) return o;
+  const env_choice& e = env();
+  if (e.value == -2) return -1;
+  return e.value >= 0 ? e.value : static_cast<int>(best_isa());
+}
+
 }  // namespace
 
 const char* isa_name(isa i) noexcept {
@@ -215,21 +225,17 @@ status set_isa(isa i) noexcept {
 void clear_isa_override() noexcept { override_isa.store(-1, std::memory_order_relaxed); }
 
 isa active_isa() noexcept {
-  isa i = isa::scalar;
-  return detail::resolve_isa(&i) == status::ok ? i : isa::scalar;
+  // Not a failing call: it must leave this thread's last_error_message() alone.
+  const int c = chosen_isa();
+  return c < 0 ? isa::scalar : static_cast<isa>(c);
 }
 
 namespace detail {
 
 status resolve_isa(isa* out) noexcept {
-  const int o = override_isa.load(std::memory_order_relaxed);
-  if (o >= 0) {
-    *out = static_cast<isa>(o);
-    return status::ok;
-  }
-  const env_choice& e = env();
-  if (e.value == -2) return fail(status::unsupported, "%s", e.message);
-  *out = e.value >= 0 ? static_cast<isa>(e.value) : best_isa();
+  const int c = chosen_isa();
+  if (c < 0) return fail(status::unsupported, "%s", env().message);
+  *out = static_cast<isa>(c);
   return status::ok;
 }
 

@@ -707,6 +707,32 @@ TEST(Writer, RejectsInvalidInput) {
   EXPECT_EQ(w.tensor_count(), 1u);
 }
 
+TEST(Writer, NoPaddingWithoutTensors) {
+  // A file without tensors has no data section to align: a general.alignment of 2^31 (valid)
+  // must not make the writer emit 2 GiB of padding (found by fuzz_gguf,
+  // tests/fuzz/regressions/gguf/no_tensors_alignment_2g).
+  gg::writer w;
+  ASSERT_EQ(w.add_u32("general.alignment", uint32_t{1} << 31), status::ok);
+  ASSERT_EQ(w.add_string("general.name", "vocab only"), status::ok);
+  std::vector<uint8_t> bytes;
+  ASSERT_EQ(w.write_memory(&bytes), status::ok);
+  EXPECT_LT(bytes.size(), 128u);
+  gg::reader r;
+  ASSERT_EQ(gg::reader::open_memory(bytes.data(), bytes.size(), &r), status::ok);
+  EXPECT_EQ(r.alignment(), uint32_t{1} << 31);
+  EXPECT_EQ(r.kvs().size(), 2u);
+  EXPECT_TRUE(r.tensors().empty());
+  // With a tensor the data section is aligned as before.
+  gg::writer t;
+  const float x[4] = {1, 2, 3, 4};
+  const int64_t ne[1] = {4};
+  ASSERT_EQ(t.add_tensor("x", ne, 1, 0, x, sizeof x), status::ok);
+  ASSERT_EQ(t.write_memory(&bytes), status::ok);
+  EXPECT_EQ(bytes.size() % gg::default_alignment, 0u);
+  ASSERT_EQ(gg::reader::open_memory(bytes.data(), bytes.size(), &r), status::ok);
+  EXPECT_EQ(r.data_offset() % gg::default_alignment, 0u);
+}
+
 TEST(Writer, AtomicReplacement) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());

@@ -1053,7 +1053,11 @@ status emit(const writer::impl* w, sink& out) {
       if (!align_up(off + t.bytes, w->alignment, &off))
         return fail(status::size_overflow, "gguf writer: data section too large");
     }
-    while (head.size() % w->alignment != 0) head.push_back(0);
+    // The data section starts at a multiple of the alignment. A file without tensors has no
+    // data section and ends here (as llama.cpp's vocab-only files do): padding it would turn a
+    // general.alignment of 2^31 into a 2 GiB file holding nothing.
+    if (!w->tensors.empty())
+      head.resize((head.size() + w->alignment - 1) / w->alignment * w->alignment, 0);
   } catch (const std::bad_alloc&) {
     return fail(status::out_of_memory, "gguf writer: out of memory building the header");
   }

@@ -121,7 +121,15 @@ struct tier {
   static vec zero() { return _mm512_setzero_si512(); }
   static vec load_act(const int8_t* p) { return _mm512_load_si512(p); }  // (64 int8)
   static vec dot(vec acc, vec u, vec a) { return _mm512_dpbusd_epi32(acc, u, a); }
-  static int32_t hsum(vec v) { return _mm512_reduce_add_epi32(v); }
+  // Modulo 2^32 like the other tiers (not GCC's _mm512_reduce_add_epi32, whose signed lane
+  // sums overflow when a crafted matrix holds bits2 code 3; see simd_gemv_rows).
+  static int32_t hsum(vec v) {
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+  }
 };
 
 // 128-bit lane m of v; the intrinsic needs an immediate, which a loop index is only once the
