@@ -409,4 +409,30 @@ TEST_F(Cli, ConvertHuggingFaceBitnetBothWays) {
   EXPECT_EQ(a, 2.0f);
 }
 
+TEST_F(Cli, HugeShapesWithNoElementsAreRefusedWithoutOverflow) {
+  // Shapes whose element count is 0 (one dimension 0) while the others are huge: the row count
+  // the tool derives from them must not overflow int64_t.
+  st::writer sw;
+  const float one = 1.0f;
+  ASSERT_EQ(sw.add_tensor("w", st::dtype::u8, {int64_t{1} << 62, 0}, nullptr, 0), status::ok);
+  ASSERT_EQ(sw.add_tensor("w_scale", st::dtype::f32, {1}, &one, 4), status::ok);
+  ASSERT_EQ(sw.write(path("hf.safetensors").c_str()), status::ok);
+  run_result r = run_cli("inspect '" + path("hf.safetensors") + "'");
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run_cli("convert '" + path("hf.safetensors") + "' '" + path("x.gguf") + "' --to tq2_0");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("packed rows"), std::string::npos) << r.output;
+
+  gg::writer gw;
+  const int64_t ne[3] = {0, int64_t{1} << 40, int64_t{1} << 40};
+  ASSERT_EQ(gw.add_tensor("t", ne, 3, 35, nullptr, 0), status::ok);  // TQ2_0, 0 bytes
+  ASSERT_EQ(gw.write(path("t.gguf").c_str()), status::ok);
+  r = run_cli("inspect '" + path("t.gguf") + "'");
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run_cli("convert '" + path("t.gguf") + "' '" + path("x.safetensors") + "' --to bits2");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("rows a matrix may have"), std::string::npos) << r.output;
+  EXPECT_FALSE(exists(path("x.safetensors")));
+}
+
 }  // namespace

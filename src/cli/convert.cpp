@@ -19,6 +19,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "files.hpp"
+#include "load.hpp"
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -34,16 +35,6 @@ namespace {
 
 namespace gg = io::gguf;
 namespace st = io::safetensors;
-
-struct convert_options {
-  std::string input;
-  std::string output;
-  std::string to;
-  std::string hf_convention = "bitlinear";
-  std::string arch;
-  bool allow_inexact_scale = false;
-  bool quiet = false;
-};
 
 /// GGUF type ids of the types written here (ggml.h).
 constexpr uint32_t ggml_f32 = 0, ggml_f16 = 1, ggml_i8 = 24, ggml_i16 = 25, ggml_i32 = 26,
@@ -101,8 +92,26 @@ bool read_gguf(const std::string& path, input_file* in) {
     }
     if (tern) {
       const int64_t cols = t.ne[0];
+      // rows = ne[1] * ne[2] * ne[3]. With ne[0] = 0 the element count is 0 whatever the other
+      // dimensions are, so this product need not fit in int64_t: stop once it exceeds max_rows.
       int64_t rows = 1;
-      for (int d = 1; d < t.n_dims; ++d) rows *= t.ne[d];
+      bool too_many_rows = false;
+      for (int d = 1; d < t.n_dims; ++d) {
+        if (t.ne[d] == 0) {
+          rows = 0;
+          too_many_rows = false;
+          break;
+        }
+        if (rows > max_rows / t.ne[d]) too_many_rows = true;
+        if (!too_many_rows) rows *= t.ne[d];
+      }
+      if (too_many_rows) {
+        report_error(
+            fmt::format("tensor '{}': its dimensions [{}, {}, {}, {}] give more than the "
+                        "{} rows a matrix may have",
+                        it.name, t.ne[0], t.ne[1], t.ne[2], t.ne[3], max_rows));
+        return false;
+      }
       it.ternary = true;
       it.m = std::make_unique<packed_matrix>();
       interop::import_options opt;
@@ -187,6 +196,13 @@ bool read_safetensors(const std::string& path, interop::hf_scale_convention hf, 
       }
       float scale = 0;
       if (!check(st::to_f32(*sc, &scale, 1))) return false;
+      if (t.shape[0] > max_rows / 4) {  // 4 * shape[0] could overflow int64_t
+        report_error(
+            fmt::format("tensor '{}': a Hugging Face BitNet weight of {} packed rows holds more "
+                        "than the {} rows a matrix may have",
+                        t.name, t.shape[0], max_rows));
+        return false;
+      }
       it.ternary = true;
       it.m = std::make_unique<packed_matrix>();
       const int64_t out_features = 4 * t.shape[0];
@@ -400,31 +416,51 @@ int write_safetensors(const convert_options& o, bool hf, format fmt, bool keep_f
   return check(w.write(o.output.c_str())) ? exit_ok : exit_failure;
 }
 
-int run_convert(const convert_options& o) {
+/// Reads the input of a conversion: exit_ok, or the exit code after reporting the error.
+int read_input(const std::string& path, const std::string& hf_convention, input_file* in) {
   interop::hf_scale_convention hf = interop::hf_scale_convention::bitlinear;
-  if (!interop::parse_hf_scale_convention(o.hf_convention.c_str(), &hf)) {
-    report_error(fmt::format("unknown --hf-convention '{}'", o.hf_convention));
+  if (!interop::parse_hf_scale_convention(hf_convention.c_str(), &hf)) {
+    report_error(fmt::format("unknown --hf-convention '{}'", hf_convention));
     return exit_usage;
   }
   std::string why;
-  input_file in;
   bool ok = false;
-  switch (detect_file_kind(o.input, &why)) {
-    case file_kind::gguf: ok = read_gguf(o.input, &in); break;
-    case file_kind::safetensors: ok = read_safetensors(o.input, hf, &in); break;
+  switch (detect_file_kind(path, &why)) {
+    case file_kind::gguf: ok = read_gguf(path, in); break;
+    case file_kind::safetensors: ok = read_safetensors(path, hf, in); break;
     case file_kind::ternary_container: {
       item it;
       it.ternary = true;
       it.name = "weight";
       it.m = std::make_unique<packed_matrix>();
-      ok = check(packed_matrix::load(o.input.c_str(), it.m.get()));
+      ok = check(packed_matrix::load(path.c_str(), it.m.get()));
       it.source = ok ? "ternary " + packed_layout_text(*it.m) : "";
-      in.items.push_back(std::move(it));
+      in->items.push_back(std::move(it));
       break;
     }
     case file_kind::unknown: report_error(why); break;
   }
-  if (!ok) return exit_failure;
+  return ok ? exit_ok : exit_failure;
+}
+
+}  // namespace
+
+int read_convert_input(const std::string& path, const std::string& hf_convention, size_t* tensors,
+                       size_t* ternary) {
+  input_file in;
+  const int rc = read_input(path, hf_convention, &in);
+  if (rc != exit_ok) return rc;
+  size_t ternary_count = 0;
+  for (const auto& it : in.items) ternary_count += it.ternary ? 1 : 0;
+  if (tensors) *tensors = in.items.size();
+  if (ternary) *ternary = ternary_count;
+  return exit_ok;
+}
+
+int run_convert(const convert_options& o) {
+  input_file in;
+  const int read_rc = read_input(o.input, o.hf_convention, &in);
+  if (read_rc != exit_ok) return read_rc;
 
   size_t ternary_count = 0;
   for (const auto& it : in.items) ternary_count += it.ternary ? 1 : 0;
@@ -463,8 +499,6 @@ int run_convert(const convert_options& o) {
   }
   return exit_ok;
 }
-
-}  // namespace
 
 void register_convert(CLI::App& app) {
   auto o = std::make_shared<convert_options>();

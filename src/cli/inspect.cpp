@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "files.hpp"
+#include "load.hpp"
 #include "table.hpp"
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -165,6 +167,7 @@ int inspect_safetensors(const inspect_options& o) {
       bits = fmt::format("{:.4f}", packed_bits_per_weight(m));
       bytes = static_cast<double>(m.storage_bytes());
     } else if (e.type == st::dtype::u8 && e.shape.size() == 2 &&
+               e.shape[0] <= std::numeric_limits<int64_t>::max() / 4 &&
                r.find(e.name + "_scale") != nullptr) {
       // Hugging Face BitNet: four output rows per byte, a scalar `<name>_scale` beside it.
       type = "hf_bitnet (U8)";
@@ -191,6 +194,21 @@ int inspect_container(const inspect_options& o) {
 
 }  // namespace
 
+int inspect_file(const std::string& path, bool no_metadata) {
+  inspect_options o;
+  o.path = path;
+  o.no_metadata = no_metadata;
+  std::string why;
+  int rc = exit_failure;
+  switch (detect_file_kind(o.path, &why)) {
+    case file_kind::gguf: rc = inspect_gguf(o); break;
+    case file_kind::safetensors: rc = inspect_safetensors(o); break;
+    case file_kind::ternary_container: rc = inspect_container(o); break;
+    case file_kind::unknown: report_error(why); break;
+  }
+  return rc;
+}
+
 void register_inspect(CLI::App& app) {
   auto o = std::make_shared<inspect_options>();
   CLI::App* cmd = app.add_subcommand(
@@ -198,14 +216,7 @@ void register_inspect(CLI::App& app) {
   cmd->add_option("file", o->path, "File to inspect")->required();
   cmd->add_flag("--no-metadata", o->no_metadata, "Tensors only");
   cmd->callback([o]() {
-    std::string why;
-    int rc = exit_failure;
-    switch (detect_file_kind(o->path, &why)) {
-      case file_kind::gguf: rc = inspect_gguf(*o); break;
-      case file_kind::safetensors: rc = inspect_safetensors(*o); break;
-      case file_kind::ternary_container: rc = inspect_container(*o); break;
-      case file_kind::unknown: report_error(why); break;
-    }
+    const int rc = inspect_file(o->path, o->no_metadata);
     if (rc != exit_ok) exit_with(rc);
   });
 }
