@@ -118,9 +118,18 @@ status check_operands(const packed_matrix& w, const activations& x, const float*
 }
 
 status check_backend(const gemm_options& opt, const char* fn) {
-  if (opt.target == backend::cuda)
+  if (opt.target == backend::cuda) {
+#if defined(TERNARY_WITH_CUDA)
+    // The CUDA backend works on device matrices and device pointers: include/ternary/cuda.hpp.
+    return fail(status::unsupported,
+                "%s: backend::cuda takes device operands: upload the matrix with "
+                "ternary::cuda::upload and call ternary::cuda::gemm (ternary/cuda.hpp)",
+                fn);
+#else
     return fail(status::no_cuda, "%s: backend::cuda requested but this build has no CUDA backend",
                 fn);
+#endif
+  }
   if (opt.target != backend::automatic && opt.target != backend::cpu)
     return fail(status::invalid_argument, "%s: unknown backend id %d", fn,
                 static_cast<int>(opt.target));
@@ -312,7 +321,13 @@ status select_kernel(const packed_matrix& w, act_type a, cpu::gemm_fn* fn, const
 
 }  // namespace
 
-bool cuda_built() noexcept { return false; }
+bool cuda_built() noexcept {
+#if defined(TERNARY_WITH_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
 
 status can_implement(const packed_matrix& w, const activations& x, const float* y, int64_t ldy,
                      const gemm_options& opt) noexcept {

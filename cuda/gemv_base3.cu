@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+// GEMV/GEMM kernels for format::base3 (cuda/gemv.cuh).
+#include "gemv.cuh"
+
+namespace ternary {
+namespace cuda {
+namespace detail {
+
+int launch_gemv_base3(const gemv_args& a, int kernel_tokens, void* stream) {
+  return launch_gemv<format::base3>(a, kernel_tokens, stream);
+}
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace ternary
