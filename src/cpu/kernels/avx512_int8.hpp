@@ -369,19 +369,16 @@ __attribute__((always_inline)) inline void f32_rows(const matrix_view& w, const 
   constexpr int cpb = D::chunks_per_block;
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;
-  constexpr int64_t step_bytes = int64_t{R} * D::block_bytes;
-  const int64_t next_rows = std::min<int64_t>(R, row_limit - (r0 + R));
-  const int64_t next_bytes = next_rows > 0 ? next_rows * w.row_bytes : 0;
+  const next_pass_prefetch<R, D::block_bytes> prefetch(w, r0, row_limit);
   float total[R] = {};
   for (int p = 0; p < w.planes; ++p) {
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
-    const char* next = reinterpret_cast<const char*>(w.weights[p] + (r0 + R) * w.row_bytes);
     typename P::acc_t acc[R];
     for (int r = 0; r < R; ++r) acc[r] = P::zero();
     int64_t g = 0, in_group = 0;
     for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
-      prefetch_step(next, next_bytes, c0 / cpb * step_bytes, step_bytes);  // as simd_gemv_rows
+      prefetch.step(w.weights[p], c0 / cpb);  // as simd_gemv_rows
       typename D::state st[R];
       for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
       for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {

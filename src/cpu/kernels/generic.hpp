@@ -188,13 +188,23 @@ inline void pad_token(const matrix_view& w, const int8_t* x, int8_t* xpad, int32
   }
 }
 
-// Prefetches bytes [from, from + count) of the `total`-byte region at `base` into L2 (the part
-// of the next pass's rows that one block step of the current pass is due for; see
-// simd_gemv_rows).
-inline void prefetch_step(const char* base, int64_t total, int64_t from, int64_t count) {
-  const int64_t end = std::min(from + count, total);
-  for (int64_t b = from; b < end; b += 64) __builtin_prefetch(base + b, 0, 2);
-}
+// Prefetch of the next pass's rows while a pass of R rows [r0, r0 + R) runs (see
+// simd_gemv_rows): block step b of the current pass brings bytes [b * R * block_bytes, + R *
+// block_bytes) of the next pass's region (rows below row_limit) of the plane into L2.
+template <int R, int BlockBytes>
+struct next_pass_prefetch {
+  static constexpr int64_t step_bytes = int64_t{R} * BlockBytes;
+  int64_t offset;  // of the next pass's region within a plane
+  int64_t bytes;   // its size (0 when there is no next pass)
+  next_pass_prefetch(const matrix_view& w, int64_t r0, int64_t row_limit)
+      : offset((r0 + R) * w.row_bytes),
+        bytes(std::max<int64_t>(0, std::min<int64_t>(R, row_limit - (r0 + R))) * w.row_bytes) {}
+  void step(const uint8_t* plane, int64_t block) const {
+    const char* base = reinterpret_cast<const char*>(plane + offset);
+    const int64_t end = std::min(block * step_bytes + step_bytes, bytes);
+    for (int64_t b = block * step_bytes; b < end; b += 64) __builtin_prefetch(base + b, 0, 2);
+  }
+};
 
 // ---- row-major int8 GEMV shared by the SIMD tiers ------------------------------------------
 // T (the tier) provides vec, halves, rows_per_pass, zero, load_act, dot and hsum; D (the
@@ -212,21 +222,18 @@ void simd_gemv_rows(const matrix_view& w, const D& dec, const int8_t* xpad, cons
                     int64_t r0, int64_t row_limit, int32_t* isum /* [R][planes][groups] */) {
   constexpr int cpb = D::chunks_per_block;
   constexpr int width = 64 / T::halves;
-  constexpr int64_t step_bytes = int64_t{R} * D::block_bytes;  // prefetched per block step
   const int64_t nchunks = (w.cols + 63) / 64;
   const int64_t cpg = (w.group_size + 63) / 64;  // chunks per group (whole row: >= nchunks)
   const int64_t gpr = w.groups_per_row;
-  const int64_t next_rows = std::min<int64_t>(R, row_limit - (r0 + R));
-  const int64_t next_bytes = next_rows > 0 ? next_rows * w.row_bytes : 0;
+  const next_pass_prefetch<R, D::block_bytes> prefetch(w, r0, row_limit);
   for (int p = 0; p < w.planes; ++p) {
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = w.weights[p] + (r0 + r) * w.row_bytes;
-    const char* next = reinterpret_cast<const char*>(w.weights[p] + (r0 + R) * w.row_bytes);
     typename T::vec acc[R];
     for (int r = 0; r < R; ++r) acc[r] = T::zero();
     int64_t g = 0, in_group = 0;
     for (int64_t c0 = 0; c0 < nchunks; c0 += cpb) {
-      prefetch_step(next, next_bytes, c0 / cpb * step_bytes, step_bytes);
+      prefetch.step(w.weights[p], c0 / cpb);
       typename D::state st[R];
       for (int r = 0; r < R; ++r) st[r] = dec.load(rows[r] + c0 / cpb * D::block_bytes);
       for (int q = 0; q < cpb && c0 + q < nchunks; ++q) {
