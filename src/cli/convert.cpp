@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,42 +152,24 @@ bool read_safetensors(const std::string& path, interop::hf_scale_convention hf, 
   if (!check(st::reader::open(path.c_str(), &r))) return false;
   std::vector<std::string> packed;
   if (!check(st::list_packed(r, &packed))) return false;
-  auto is_packed = [&](const std::string& n) {
-    for (const auto& p : packed) {
-      if (n == p) return true;
-    }
-    return false;
-  };
-  auto is_companion = [&](const std::string& n) {
-    for (const auto& p : packed) {
-      if (n == p + ".ternary_scale" || n == p + ".ternary_bias") return true;
-    }
-    return false;
-  };
+  const std::set<std::string> packed_names(packed.begin(), packed.end());
+  std::set<std::string> skipped = packed_companions(packed);  // read with another tensor
   for (const auto& kv : r.metadata()) {
     if (kv.first.rfind("ternary.", 0) != 0) in->string_metadata.push_back(kv);
   }
-  std::vector<std::string> consumed;  // HF `_scale` tensors read with their weight
   for (const auto& t : r.tensors()) {
-    const st::tensor_info* hf_scale =
-        t.type == st::dtype::u8 && t.shape.size() == 2 ? r.find(t.name + "_scale") : nullptr;
-    if (hf_scale != nullptr) consumed.push_back(hf_scale->name);
+    if (const st::tensor_info* sc = hf_bitnet_scale(r, t)) skipped.insert(sc->name);
   }
   for (const auto& t : r.tensors()) {
-    if (is_companion(t.name)) continue;
-    bool skip = false;
-    for (const auto& c : consumed) skip = skip || c == t.name;
-    if (skip) continue;
+    if (skipped.count(t.name) != 0) continue;
     item it;
     it.name = t.name;
-    if (is_packed(t.name)) {
+    if (packed_names.count(t.name) != 0) {
       it.ternary = true;
       it.m = std::make_unique<packed_matrix>();
       if (!check(st::load_packed(r, t.name, it.m.get()))) return false;
       it.source = "ternary " + packed_layout_text(*it.m);
-    } else if (const st::tensor_info* sc = t.type == st::dtype::u8 && t.shape.size() == 2
-                                               ? r.find(t.name + "_scale")
-                                               : nullptr) {
+    } else if (const st::tensor_info* sc = hf_bitnet_scale(r, t)) {
       if (sc->numel != 1) {
         report_error(
             fmt::format("tensor '{}': a Hugging Face BitNet weight_scale must hold one "

@@ -59,6 +59,21 @@ bool any_match(const std::vector<std::string>& patterns, const std::string& text
   return false;
 }
 
+const io::safetensors::tensor_info* hf_bitnet_scale(const io::safetensors::reader& r,
+                                                    const io::safetensors::tensor_info& t) {
+  if (t.type != io::safetensors::dtype::u8 || t.shape.size() != 2) return nullptr;
+  return r.find(t.name + "_scale");
+}
+
+std::set<std::string> packed_companions(const std::vector<std::string>& packed) {
+  std::set<std::string> names;
+  for (const auto& p : packed) {
+    names.insert(p + ".ternary_scale");
+    names.insert(p + ".ternary_bias");
+  }
+  return names;
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
   if (shape.empty()) return "scalar";
   std::string s;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,15 @@ bool glob_match(const std::string& pattern, const std::string& text);
 
 /// True for any pattern in `patterns` matching `text`.
 bool any_match(const std::vector<std::string>& patterns, const std::string& text);
+
+/// The `<name>_scale` tensor beside a Hugging Face BitNet packed weight (a 2-D U8 `<name>`), or
+/// null when `t` is not one.
+const io::safetensors::tensor_info* hf_bitnet_scale(const io::safetensors::reader& r,
+                                                    const io::safetensors::tensor_info& t);
+
+/// Names of the scale and bias tensors that belong to the packed matrices `packed` (they are
+/// read with their matrix, never on their own).
+std::set<std::string> packed_companions(const std::vector<std::string>& packed);
 
 /// "4096x11008"-style shape text.
 std::string shape_text(const std::vector<int64_t>& shape);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -143,18 +144,14 @@ int inspect_safetensors(const inspect_options& o) {
     kv.print(stdout, "  ");
   }
   // Companion tensors of a packed matrix are shown with it, not on their own.
-  std::vector<std::string> companions;
-  for (const auto& name : packed) {
-    companions.push_back(name + ".ternary_scale");
-    companions.push_back(name + ".ternary_bias");
-  }
+  const std::set<std::string> companions = packed_companions(packed);
   text_table t({{"tensor"},
                 {"type"},
                 {"shape"},
                 {"bits/w", text_table::align::right},
                 {"bytes", text_table::align::right}});
   for (const auto& e : r.tensors()) {
-    if (std::find(companions.begin(), companions.end(), e.name) != companions.end()) continue;
+    if (companions.count(e.name) != 0) continue;
     std::string type = st::dtype_name(e.type);
     std::string shape = shape_text(e.shape);
     std::string bits = "-";
@@ -166,9 +163,8 @@ int inspect_safetensors(const inspect_options& o) {
       shape = fmt::format("{}x{}", m.rows(), m.cols());
       bits = fmt::format("{:.4f}", packed_bits_per_weight(m));
       bytes = static_cast<double>(m.storage_bytes());
-    } else if (e.type == st::dtype::u8 && e.shape.size() == 2 &&
-               e.shape[0] <= std::numeric_limits<int64_t>::max() / 4 &&
-               r.find(e.name + "_scale") != nullptr) {
+    } else if (hf_bitnet_scale(r, e) != nullptr &&
+               e.shape[0] <= std::numeric_limits<int64_t>::max() / 4) {
       // Hugging Face BitNet: four output rows per byte, a scalar `<name>_scale` beside it.
       type = "hf_bitnet (U8)";
       shape = fmt::format("{}x{} (packed {})", 4 * e.shape[0], e.shape[1], shape_text(e.shape));

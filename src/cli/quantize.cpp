@@ -113,14 +113,14 @@ int run_quantize(const quantize_options& o) {
   const std::vector<std::string> patterns =
       o.tensors.empty() ? std::vector<std::string>{"*.weight"} : o.tensors;
 
-  // Choose the tensors first, so the progress line can count.
-  std::vector<const st::tensor_info*> chosen;
-  for (const auto& t : in.tensors()) {
-    if (!any_match(patterns, t.name) || any_match(o.exclude, t.name)) continue;
-    if (!is_float(t.type) || t.shape.size() != 2 || t.numel == 0) continue;
-    chosen.push_back(&t);
-  }
-  if (chosen.empty()) {
+  auto chosen = [&](const st::tensor_info& t) {
+    return any_match(patterns, t.name) && !any_match(o.exclude, t.name) && is_float(t.type) &&
+           t.shape.size() == 2 && t.numel != 0;
+  };
+  // Count first, so the progress line can say "[i/n]".
+  size_t to_do = 0;
+  for (const auto& t : in.tensors()) to_do += chosen(t) ? 1 : 0;
+  if (to_do == 0) {
     report_error(fmt::format(
         "no 2-D float tensor of '{}' matches {}", o.input,
         o.tensors.empty() ? "the default pattern '*.weight'" : "the --tensors patterns"));
@@ -141,9 +141,7 @@ int run_quantize(const quantize_options& o) {
   std::vector<float> w, x;
   size_t done = 0;
   for (const auto& t : in.tensors()) {
-    bool take = false;
-    for (const auto* c : chosen) take = take || c == &t;
-    if (!take) {
+    if (!chosen(t)) {
       if (in.find_metadata("ternary." + t.name) != nullptr) {
         report_error(fmt::format("'{}' is already a packed ternary matrix", t.name));
         return exit_failure;
@@ -152,7 +150,7 @@ int run_quantize(const quantize_options& o) {
       continue;
     }
     ++done;
-    progress.update(fmt::format("[{}/{}] {} {}", done, chosen.size(), t.name, shape_text(t.shape)));
+    progress.update(fmt::format("[{}/{}] {} {}", done, to_do, t.name, shape_text(t.shape)));
     const int64_t n = t.shape[0], k = t.shape[1];
     w.resize(static_cast<size_t>(t.numel));
     if (!check(st::to_f32(t, w.data(), w.size()))) {
